@@ -1,0 +1,153 @@
+"""The deployment on one deploy target: provider, namespace, secrets, versions and aliases."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_kubernetes as k8s
+
+from components import routing_spec
+from components.alias_routing import AliasRouting, AliasRoutingArgs
+from components.deployment_version import DeploymentVersion, DeploymentVersionArgs
+from components.image import BuildContext, prepare_context
+from components.plan import DeploymentPlan, build_plan
+from components.settings import StackSettings
+
+PULL_SECRET = "registry-credentials"
+AUTH_SECRET = "basic-auth"
+
+
+@dataclass(frozen=True)
+class PreparedDeployment:
+    """Everything checked and every build context written: declaring resources cannot fail on input."""
+
+    settings: StackSettings
+    plan: DeploymentPlan
+    contexts: dict[str, dict[str, BuildContext]]
+    project_dir: Path
+
+
+def prepare(settings: StackSettings, project_dir: Path, build_root: Path | None = None) -> PreparedDeployment:
+    plan = build_plan(settings, project_dir)
+    root = build_root or project_dir / ".build"
+    contexts = {
+        name: {
+            image.key: prepare_context(root, plan.repository, plan.code_directory, version, image)
+            for image in version.images
+        }
+        for name, version in plan.versions.items()
+    }
+    return PreparedDeployment(settings=settings, plan=plan, contexts=contexts, project_dir=project_dir)
+
+
+class ValohaiDeployment(pulumi.ComponentResource):
+    def __init__(self, name: str, args: PreparedDeployment, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("valohai:index:Deployment", name, None, opts)
+        s = args.settings
+        target = s.target
+        self.provider = k8s.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=target.kubeconfig,
+            context=target.context,
+            render_yaml_to_directory=target.render_directory,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        namespace: pulumi.Input[str] = s.namespace
+        depends_on: list[pulumi.Resource] = []
+        if target.create_namespace:
+            ns = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata={"name": s.namespace, "labels": {"app.kubernetes.io/part-of": s.project}},
+                opts=k8s_opts,
+            )
+            namespace = ns.metadata.name
+
+        registry_args, pull_secret = None, None
+        if s.registry_auth is not None:
+            server = s.registry.split("/", 1)[0]
+            password = pulumi.Output.secret(s.registry_auth.password.get_secret_value())
+            registry_args = docker.RegistryArgs(server=server, username=s.registry_auth.username, password=password)
+            secret = k8s.core.v1.Secret(
+                f"{name}-registry-credentials",
+                metadata={"name": PULL_SECRET, "namespace": namespace},
+                type="kubernetes.io/dockerconfigjson",
+                string_data={".dockerconfigjson": password.apply(lambda p: _docker_config(server, s, p))},
+                opts=k8s_opts,
+            )
+            pull_secret = PULL_SECRET
+            depends_on.append(secret)
+
+        auth_secret = None
+        if s.basic_auth:
+            users = {user: pw.get_secret_value() for user, pw in s.basic_auth.items()}
+            secret = k8s.core.v1.Secret(
+                f"{name}-basic-auth",
+                metadata={"name": AUTH_SECRET, "namespace": namespace},
+                type="Opaque",
+                data=pulumi.Output.secret(routing_spec.basic_auth_data(users)),
+                opts=k8s_opts,
+            )
+            auth_secret = AUTH_SECRET
+            depends_on.append(secret)
+
+        children = pulumi.ResourceOptions(parent=self, providers=[self.provider])
+        self.versions: dict[str, DeploymentVersion] = {}
+        for version_name, version in args.plan.versions.items():
+            self.versions[version_name] = DeploymentVersion(
+                version_name,
+                DeploymentVersionArgs(
+                    plan=version,
+                    settings=s,
+                    contexts=args.contexts[version_name],
+                    project_dir=args.project_dir,
+                    namespace=namespace,
+                    registry=registry_args,
+                    pull_secret=pull_secret,
+                    auth_secret=auth_secret,
+                    depends_on=depends_on,
+                ),
+                opts=children,
+            )
+
+        self.aliases: dict[str, AliasRouting] = {}
+        for alias in s.aliases:
+            weights = s.alias_weights(alias)
+            services = {
+                v: {e: w.service_name for e, w in self.versions[v].workloads.items()} for v in weights
+            }
+            self.aliases[alias] = AliasRouting(
+                alias,
+                AliasRoutingArgs(
+                    alias=alias,
+                    weights=weights,
+                    services=services,
+                    settings=s,
+                    namespace=namespace,
+                    auth_secret=auth_secret,
+                ),
+                opts=children,
+            )
+
+        self.outputs: dict[str, Any] = {
+            "namespace": namespace,
+            "versionUrls": {v: c.urls for v, c in self.versions.items()},
+            "aliasUrls": {a: c.urls for a, c in self.aliases.items()},
+            "images": {v: c.images for v, c in self.versions.items()},
+            "aliases": {a: s.aliases[a] for a in s.aliases},
+        }
+        self.register_outputs(self.outputs)
+
+
+def _docker_config(server: str, s: StackSettings, password: str) -> str:
+    assert s.registry_auth is not None
+    user = s.registry_auth.username
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return json.dumps({"auths": {server: {"username": user, "password": password, "auth": token}}}, sort_keys=True)
+

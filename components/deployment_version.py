@@ -1,0 +1,103 @@
+"""A deployment version: its images, one workload per enabled endpoint, and its version routes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_kubernetes as k8s
+
+from components import naming, routing_spec
+from components.endpoint_workload import EndpointWorkload, EndpointWorkloadArgs
+from components.image import BuildContext
+from components.plan import VersionPlan
+from components.settings import StackSettings
+from components.workload_spec import WorkloadInput
+
+
+@dataclass(frozen=True)
+class DeploymentVersionArgs:
+    plan: VersionPlan
+    settings: StackSettings
+    contexts: dict[str, BuildContext]
+    project_dir: Path
+    namespace: pulumi.Input[str]
+    registry: docker.RegistryArgs | None = None
+    pull_secret: str | None = None
+    auth_secret: str | None = None
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+class DeploymentVersion(pulumi.ComponentResource):
+    def __init__(self, name: str, args: DeploymentVersionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("valohai:index:DeploymentVersion", name, None, opts)
+        s, plan = args.settings, args.plan
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.images: dict[str, pulumi.Output[str]] = {}
+        for image in plan.images:
+            context = args.contexts[image.key]
+            built = docker.Image(
+                f"{name}-{image.key}-image",
+                image_name=f"{s.registry}/{s.deployment}:{naming.image_tag(plan.name, context.key)}",
+                build=docker.DockerBuildArgs(
+                    # Relative to the project, so state does not depend on where it is checked out.
+                    context=os.path.relpath(context.directory, args.project_dir),
+                    dockerfile=os.path.relpath(context.dockerfile, args.project_dir),
+                    builder_version=docker.BuilderVersion.BUILDER_V1,
+                    network=s.build_network,
+                ),
+                registry=args.registry,
+                build_on_preview=False,
+                opts=child,
+            )
+            for endpoint in image.endpoints:
+                # Deployments pull by digest: a tag can move, a digest cannot.
+                self.images[endpoint.name] = built.repo_digest
+
+        replicas = s.replicas(plan.name)
+        workload_opts = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
+        self.workloads: dict[str, EndpointWorkload] = {}
+        for endpoint in plan.endpoints:
+            workload = WorkloadInput(
+                owner=s.owner,
+                project=s.project,
+                deployment=s.deployment,
+                version=plan.name,
+                endpoint=endpoint,
+                env=plan.settings.env,
+                min_replicas=replicas.min,
+                max_replicas=replicas.max,
+                target_cpu=s.autoscaling.target_cpu_utilization_percentage,
+                pull_secret=args.pull_secret,
+            )
+            self.workloads[endpoint.name] = EndpointWorkload(
+                f"{name}-{endpoint.name}",
+                EndpointWorkloadArgs(workload=workload, namespace=args.namespace, image=self.images[endpoint.name]),
+                opts=workload_opts,
+            )
+
+        self.paths = {e: naming.url_prefix(s.owner, s.project, s.deployment, plan.name, e) for e in self.workloads}
+        routes = [routing_spec.Route(self.paths[e], w.service_name) for e, w in self.workloads.items()]
+        self.ingress = k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata={
+                "name": naming.version_ingress_name(plan.name),
+                "namespace": args.namespace,
+                "labels": {
+                    "app.kubernetes.io/version": naming.label_value(plan.name),
+                    "app.kubernetes.io/component": "version-routing",
+                    "app.kubernetes.io/part-of": naming.label_value(s.project),
+                    "app.kubernetes.io/managed-by": naming.MANAGED_BY,
+                },
+                "annotations": routing_spec.annotations(args.auth_secret, f"{s.owner}/{s.project}"),
+            },
+            spec=routing_spec.ingress_spec(routes, s.ingress_class_name, s.host, s.tls_secret_name),
+            opts=child,
+        )
+        tls = bool(s.tls_secret_name)
+        self.urls = {e: routing_spec.url(s.host, tls, path) for e, path in self.paths.items()}
+        self.register_outputs({"urls": self.urls, "images": self.images})

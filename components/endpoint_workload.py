@@ -1,0 +1,48 @@
+"""The endpoint workload: one endpoint of one version as Deployment, Service and HPA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import workload_spec as spec
+
+
+@dataclass(frozen=True)
+class EndpointWorkloadArgs:
+    workload: spec.WorkloadInput
+    namespace: pulumi.Input[str]
+    image: pulumi.Input[str]
+
+
+class EndpointWorkload(pulumi.ComponentResource):
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler
+
+    def __init__(self, name: str, args: EndpointWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("valohai:index:EndpointWorkload", name, None, opts)
+        w = args.workload
+        child = pulumi.ResourceOptions(parent=self)
+        meta = spec.metadata(w, args.namespace)
+
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=meta,
+            # The image stays an Output inside the spec, so a preview shows every other field.
+            spec=spec.deployment_spec(w, args.image),
+            opts=child,
+        )
+        self.service = k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=spec.service_spec(w), opts=child)
+        self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-hpa",
+            metadata=meta,
+            spec=spec.hpa_spec(w, self.deployment.metadata.name),
+            opts=child,
+        )
+        self.service_name: pulumi.Output[str] = self.service.metadata.name
+        self.register_outputs(
+            {"deployment": self.deployment.metadata.name, "service": self.service_name, "image": args.image}
+        )

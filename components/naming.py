@@ -1,0 +1,94 @@
+"""Naming rules: Kubernetes object names, labels, URL paths and image tags.
+
+Every name here is a pure function of user-visible names (owner, project, deployment, version,
+alias, endpoint), so a name never changes unless the thing it names does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+MAX_DNS_LABEL = 63
+HASH_LENGTH = 8
+
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+# Version names become URL segments, label values and image tags, so they are held to the
+# intersection of those alphabets (Valohai's own versions look like 20181002.0).
+VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+# Aliases share the URL segment with versions and name a stable Ingress.
+ALIAS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+# owner / project / deployment are URL segments and part of the default namespace.
+URL_SEGMENT = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+
+MANAGED_BY = "pulumi"
+
+
+def short_hash(*parts: str) -> str:
+    """A stable digest of `parts`; NUL-separated so ('a-b', 'c') and ('a', 'b-c') differ."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:HASH_LENGTH]
+
+
+def slug(text: str) -> str:
+    """Lowercase DNS-friendly form of `text`; not injective on its own, see `object_name`."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return cleaned or "x"
+
+
+def object_name(*parts: str) -> str:
+    """A DNS-1035 label (valid for every Kubernetes kind we declare) unique to `parts`.
+
+    A readable prefix keeps `kubectl get` useful; the hash of the exact parts makes the name
+    unique even when two inputs slug alike (`1.0` and `1-0`) or join alike (`a-b`+`c`, `a`+`b-c`).
+    """
+    readable = "-".join(slug(p) for p in parts)
+    if not readable[0].isalpha():
+        readable = "x-" + readable
+    digest = short_hash(*parts)
+    readable = readable[: MAX_DNS_LABEL - HASH_LENGTH - 1].rstrip("-")
+    name = f"{readable}-{digest}"
+    assert _DNS_LABEL.match(name), name
+    return name
+
+
+def workload_name(endpoint: str, version: str) -> str:
+    """Deployment, Service and HPA name of one endpoint of one version."""
+    return object_name(endpoint, version)
+
+
+def version_ingress_name(version: str) -> str:
+    return object_name("version", version)
+
+
+def alias_ingress_name(alias: str, canary: bool = False) -> str:
+    """Stable per alias: moving the alias updates this object, never replaces it."""
+    return object_name("alias", alias, "canary") if canary else object_name("alias", alias)
+
+
+def label_value(text: str) -> str:
+    """`text` if it is a valid label value, else a truncated form made unique by a hash."""
+    if len(text) <= MAX_DNS_LABEL and _LABEL_VALUE.match(text):
+        return text
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-_.")
+    return f"{cleaned[: MAX_DNS_LABEL - HASH_LENGTH - 1].rstrip('-_.')}-{short_hash(text)}"
+
+
+def is_dns_label(text: str) -> bool:
+    return len(text) <= MAX_DNS_LABEL and bool(_DNS_LABEL.match(text))
+
+
+def url_prefix(owner: str, project: str, deployment: str, route: str, endpoint: str) -> str:
+    """`/<owner>/<project>/<deployment>/<version or alias>/<endpoint>`, no trailing slash."""
+    return f"/{owner}/{project}/{deployment}/{route}/{endpoint}"
+
+
+def image_tag(version: str, content_hash: str) -> str:
+    """Docker tag naming the version for humans and the content for caching."""
+    return f"{version}-{content_hash[:16]}"
+
+
+def default_namespace(project: str, deployment: str) -> str:
+    name = f"{project}-{deployment}"
+    return name if is_dns_label(name) else object_name(project, deployment)

@@ -1,0 +1,285 @@
+"""The stack settings: one pydantic model for every config key, its defaults and its checks.
+
+Key names are the user interface (README "Configuration"); they are declared in Pulumi.yaml too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from difflib import get_close_matches
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components import naming
+from components.errors import ConfigError, pydantic_location
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Set by the platform in every endpoint container; a version cannot override them.
+RESERVED_ENV = ("PORT", "VH_")
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class Target(_Settings):
+    """Where the stack deploys: an explicit cluster, never the ambient kube context."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+    render_directory: str | None = None
+    create_namespace: bool = True
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> Target:
+        if self.render_directory and (self.kubeconfig or self.context):
+            raise ValueError(
+                "renderDirectory writes manifests instead of deploying: drop kubeconfig/context, or drop renderDirectory"
+            )
+        if not self.render_directory and not self.kubeconfig:
+            raise ValueError(
+                "set target.kubeconfig (path to the cluster's kubeconfig) or target.renderDirectory; "
+                "the program never deploys through the ambient kube context"
+            )
+        if self.namespace is not None and not naming.is_dns_label(self.namespace):
+            raise ValueError(f"namespace {self.namespace!r} is not a DNS-1123 label (lowercase, digits, '-')")
+        return self
+
+
+class RegistryAuth(_Settings):
+    username: str
+    password: SecretStr
+
+
+class UrlSource(_Settings):
+    """A file fetched over HTTPS and pinned by digest, so a version's bytes never drift."""
+
+    url: str
+    sha256: str
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"must be an https:// URL (got {value!r})")
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not _SHA256.match(value.lower()):
+            raise ValueError("must be the file's 64-hex-digit sha256 (sha256sum FILE)")
+        return value.lower()
+
+
+FileSource = str | UrlSource
+
+
+class Replicas(_Settings):
+    min: Annotated[int, Field(ge=1)]
+    max: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Replicas:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+class Version(_Settings):
+    commit: str = "HEAD"
+    files: dict[str, dict[str, FileSource]] = Field(default_factory=dict)
+    endpoints: list[str] | None = None
+    replicas: Replicas | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _ENV_NAME.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+            if key == RESERVED_ENV[0] or key.startswith(RESERVED_ENV[1]):
+                raise ValueError(f"{key!r} is set by the platform (PORT, VH_*); pick another name")
+        return value
+
+
+class Autoscaling(_Settings):
+    min_replicas: Annotated[int, Field(ge=1)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 3
+    target_cpu_utilization_percentage: Annotated[
+        int, Field(ge=1, le=100, alias="targetCPUUtilizationPercentage")
+    ] = 70
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscaling:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"maxReplicas ({self.max_replicas}) must be >= minReplicas ({self.min_replicas})")
+        return self
+
+
+AliasTarget = str | dict[str, int]
+
+
+class StackSettings(_Settings):
+    owner: str
+    project: str
+    deployment: str
+    code_repository: str = "."
+    code_directory: str = "."
+    valohai_yaml: str = "valohai.yaml"
+    registry: str
+    registry_auth: RegistryAuth | None = None
+    target: Target
+    host: str | None = None
+    ingress_class_name: str = "nginx"
+    tls_secret_name: str | None = None
+    build_network: str | None = None
+    versions: dict[str, Version] = Field(default_factory=dict)
+    aliases: dict[str, AliasTarget] = Field(default_factory=dict)
+    basic_auth: dict[str, SecretStr] | None = None
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+
+    @field_validator("owner", "project", "deployment")
+    @classmethod
+    def _url_segment(cls, value: str) -> str:
+        if not naming.URL_SEGMENT.match(value):
+            raise ValueError(f"{value!r} must be lowercase letters, digits and '-', at most 40 characters")
+        return value
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        has_tag = "/" in value and ":" in value.rsplit("/", 1)[-1]
+        if "://" in value or value.endswith("/") or has_tag or not value:
+            raise ValueError(f"{value!r} must be an image repository prefix like registry.example.com/acme/mnist")
+        return value
+
+    @field_validator("versions")
+    @classmethod
+    def _version_names(cls, value: dict[str, Version]) -> dict[str, Version]:
+        for name in value:
+            if not naming.VERSION_NAME.match(name):
+                raise ValueError(
+                    f"version name {name!r} must be letters, digits, '.', '_' or '-' (like 20181002.0), at most 63"
+                )
+        return value
+
+    @field_validator("basic_auth")
+    @classmethod
+    def _users(cls, value: dict[str, SecretStr] | None) -> dict[str, SecretStr] | None:
+        for user, password in (value or {}).items():
+            if not user or ":" in user:
+                raise ValueError(f"user {user!r} must be non-empty and contain no ':'")
+            if not password.get_secret_value():
+                raise ValueError(f"user {user!r} has an empty password")
+        return value
+
+    @model_validator(mode="after")
+    def _aliases(self) -> StackSettings:
+        problems = []
+        for alias, target in self.aliases.items():
+            where = f"aliases.{alias}"
+            if not naming.ALIAS_NAME.match(alias):
+                problems.append(f"{where}: alias names are lowercase letters, digits and '-', starting with a letter")
+            if alias in self.versions:
+                problems.append(f"{where}: an alias cannot share its name with a version (both are URL segments)")
+            weights = {target: 100} if isinstance(target, str) else target
+            problems += self._weight_problems(where, weights)
+            problems += [
+                f"{where}: points to version '{version}', which is not in versions; "
+                f"point it at one of: {', '.join(self.versions) or '(no versions)'}, or add that version back"
+                for version in weights
+                if version not in self.versions
+            ]
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @staticmethod
+    def _weight_problems(where: str, weights: dict[str, int]) -> list[str]:
+        if not weights:
+            return [f"{where}: name a version, or a map of version: weight"]
+        if len(weights) == 1:
+            return []
+        problems = []
+        if len(weights) > 2:
+            # ingress-nginx routes one canary per host and path, so a split has two sides.
+            problems.append(f"{where}: a traffic split takes exactly 2 versions (got {len(weights)})")
+        if any(w < 1 or w > 99 for w in weights.values()):
+            problems.append(f"{where}: each weight of a split must be between 1 and 99")
+        if sum(weights.values()) != 100:
+            problems.append(f"{where}: weights must sum to 100 (got {sum(weights.values())})")
+        return problems
+
+    def alias_weights(self, alias: str) -> dict[str, int]:
+        """Version -> weight, heaviest first (it takes the primary route); a plain alias is 100."""
+        target = self.aliases[alias]
+        weights = {target: 100} if isinstance(target, str) else dict(target)
+        return dict(sorted(weights.items(), key=lambda kv: -kv[1]))
+
+    @property
+    def namespace(self) -> str:
+        return self.target.namespace or naming.default_namespace(self.project, self.deployment)
+
+    def replicas(self, version: str) -> Replicas:
+        own = self.versions[version].replicas
+        return own or Replicas(min=self.autoscaling.min_replicas, max=self.autoscaling.max_replicas)
+
+
+CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())
+
+
+def settings_from_config(values: dict[str, Any], stack: str) -> StackSettings:
+    """Validate raw config values (key -> parsed value); `deployment` defaults to the stack name."""
+    unknown = [key for key in values if key not in CONFIG_KEYS]
+    problems = [_unknown_key(key) for key in unknown]
+    data = {key: value for key, value in values.items() if key in CONFIG_KEYS}
+    data.setdefault("deployment", stack)
+    try:
+        settings = StackSettings.model_validate(data)
+    except ValidationError as err:
+        problems += [_describe(e) for e in err.errors()]
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def parse_config_value(raw: str) -> Any:
+    """Pulumi hands structured config over as JSON text and plain values as strings."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _unknown_key(key: str) -> str:
+    guess = get_close_matches(key, CONFIG_KEYS, n=1)
+    hint = f"; did you mean '{guess[0]}'?" if guess else f"; known keys: {', '.join(CONFIG_KEYS)}"
+    return f"config: unknown key '{key}'{hint}"
+
+
+def _describe(error: Any) -> str:
+    location = pydantic_location(error["loc"]) or "config"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "is required; set it with `pulumi config set` (see README, Configuration)"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown key; see README, Configuration, for the keys this section takes"
+    if "\n" in message:
+        return "\n".join(f"config: {line}" for line in message.splitlines())
+    return f"config: {location}: {message}"

@@ -1,0 +1,162 @@
+"""Run the real program (__main__.py) under Pulumi mocks and record what it declares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "valohai-deployments"
+# __main__.py imports `components` from the project root, wherever the fixture project lives.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+SECRET_KEYS = ("basicAuth", "registryAuth")
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+@dataclass
+class Declared:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    secret_fields: set[str] = field(default_factory=set)
+
+
+def unwrap_secrets(value: Any, path: str, found: set[str]) -> Any:
+    """Mocks see secrets as signed envelopes; keep the value, remember where secrets were."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            found.add(path)
+            return unwrap_secrets(value["value"], path, found)
+        return {k: unwrap_secrets(v, f"{path}.{k}".lstrip("."), found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v, path, found) for v in value]
+    return value
+
+
+@dataclass
+class Run:
+    resources: list[Declared] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, suffix: str) -> list[Declared]:
+        return [r for r in self.resources if r.typ.endswith(suffix)]
+
+    def by_name(self, name: str) -> Declared:
+        return next(r for r in self.resources if r.name == name)
+
+    @property
+    def pairs(self) -> set[tuple[str, str]]:
+        return {(r.typ, r.name) for r in self.resources}
+
+
+def fake_digest(image_name: str) -> str:
+    return f"{image_name}@sha256:{hashlib.sha256(image_name.encode()).hexdigest()}"
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        secrets: set[str] = set()
+        inputs = unwrap_secrets(args.inputs, "", secrets)
+        self.run.resources.append(Declared(args.typ, args.name, inputs, secrets))
+        outputs = dict(args.inputs)
+        if args.typ == "docker:index/image:Image":
+            outputs["repoDigest"] = fake_digest(args.inputs["imageName"])
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+def _config(values: dict[str, Any]) -> dict[str, str]:
+    return {
+        f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
+        for key, value in values.items()
+    }
+
+
+@contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def run_program(config: dict[str, Any], project_dir: Path, stack: str = "test") -> Run:
+    """Evaluate __main__.py in `project_dir` with `config`; raises what the program raises."""
+    run = Run()
+    pulumi.runtime.set_mocks(Recorder(run), project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(_config(config), [f"{PROJECT}:{k}" for k in SECRET_KEYS if k in config])
+    exported: dict[str, Any] = {}
+
+    def program() -> Any:
+        with _cwd(project_dir):
+            namespace = runpy.run_path(str(ROOT / "__main__.py"), run_name="__pulumi__")
+        outputs = namespace["deployment"].outputs
+        return pulumi.Output.from_input(outputs).apply(exported.update)
+
+    pulumi.runtime.test(program)()
+    run.outputs = exported
+    return run
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def make_project(tmp: Path) -> Path:
+    """A Pulumi project directory whose `code/` is a git repository of the example, plus models."""
+    project = tmp / "project"
+    code = project / "code"
+    shutil.copytree(ROOT / "example", code, ignore=shutil.ignore_patterns("__pycache__", "models", "samples"))
+    git(code, "init", "-q", "-b", "main")
+    git(code, "add", "-A")
+    git(code, "commit", "-q", "-m", "first")
+    shutil.copytree(ROOT / "example" / "models", project / "models")
+    return project
+
+
+def base_config(**overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "owner": "acme",
+        "project": "mnist",
+        "codeRepository": "code",
+        "registry": "registry.example.com/acme/mnist",
+        "target": {"kubeconfig": "kubeconfig.yaml"},
+        "host": "models.example.com",
+        "tlsSecretName": "models-tls",
+        "versions": {
+            "20181002.0": {"files": {"predict-digit": {"model": "models/digits-v1.json"}}},
+            "20181003.0": {"files": {"predict-digit": {"model": "models/digits-v2.json"}}},
+        },
+        "aliases": {"production": "20181002.0", "staging": "20181003.0"},
+    }
+    config.update(overrides)
+    return config
