@@ -6,7 +6,9 @@ alone, so a move is an in-place update and never a replacement.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -20,7 +22,7 @@ class AliasRoutingArgs:
     alias: str
     # version -> weight, heaviest first; each version's endpoint -> Service name.
     weights: dict[str, int]
-    services: dict[str, dict[str, pulumi.Input[str]]]
+    services: Mapping[str, Mapping[str, pulumi.Input[str]]]
     settings: StackSettings
     namespace: pulumi.Input[str]
     auth_secret: str | None = None
@@ -38,24 +40,21 @@ class AliasRouting(pulumi.ComponentResource):
 
         def ingress(logical: str, version: str, canary_weight: int | None) -> k8s.networking.v1.Ingress:
             routes = [routing_spec.Route(self.paths[e], args.services[version][e]) for e in endpoints]
-            return k8s.networking.v1.Ingress(
-                logical,
-                metadata={
-                    "name": naming.alias_ingress_name(args.alias, canary=canary_weight is not None),
-                    "namespace": args.namespace,
-                    "labels": {
-                        "valohai.com/alias": args.alias,
-                        "app.kubernetes.io/component": "alias-routing",
-                        "app.kubernetes.io/part-of": naming.label_value(s.project),
-                        "app.kubernetes.io/managed-by": naming.MANAGED_BY,
-                    },
-                    "annotations": routing_spec.annotations(
-                        args.auth_secret, f"{s.owner}/{s.project}", canary_weight
-                    ),
+            # Plain API dicts; the SDK accepts them as its *ArgsDict types, which mypy cannot relate.
+            metadata: Any = routing_spec.ingress_metadata(
+                name=naming.alias_ingress_name(args.alias, canary=canary_weight is not None),
+                namespace=args.namespace,
+                labels={
+                    "valohai.com/alias": args.alias,
+                    "app.kubernetes.io/component": "alias-routing",
+                    "app.kubernetes.io/part-of": naming.label_value(s.project),
                 },
-                spec=routing_spec.ingress_spec(routes, s.ingress_class_name, s.host, s.tls_secret_name),
-                opts=child,
+                auth_secret=args.auth_secret,
+                realm=f"{s.owner}/{s.project}",
+                canary_weight=canary_weight,
             )
+            spec: Any = routing_spec.ingress_spec(routes, s.ingress_class_name, s.host, s.tls_secret_name)
+            return k8s.networking.v1.Ingress(logical, metadata=metadata, spec=spec, opts=child)
 
         self.ingress = ingress(f"{name}-ingress", primary, None)
         self.canary = (

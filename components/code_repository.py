@@ -22,8 +22,10 @@ class CodeRepository:
             top = self._git("rev-parse", "--show-toplevel").strip()
         except ConfigError:
             raise ConfigError(
-                [f"config: {config_key}: {path} is not a git repository; point it at the repository "
-                 "holding valohai.yaml (relative to the Pulumi project, or absolute)"]
+                [
+                    f"config: {config_key}: {path} is not a git repository; point it at the repository "
+                    "holding valohai.yaml (relative to the Pulumi project, or absolute)"
+                ]
             ) from None
         self.top = Path(top)
 

@@ -19,8 +19,9 @@ from components.image import BuildContext, prepare_context
 from components.plan import DeploymentPlan, build_plan
 from components.settings import StackSettings
 
-PULL_SECRET = "registry-credentials"
-AUTH_SECRET = "basic-auth"
+# Names of Secret objects, not secrets.
+PULL_SECRET = "registry-credentials"  # noqa: S105
+AUTH_SECRET = "basic-auth"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
         self.aliases: dict[str, AliasRouting] = {}
         for alias in s.aliases:
             weights = s.alias_weights(alias)
-            services = {
-                v: {e: w.service_name for e, w in self.versions[v].workloads.items()} for v in weights
-            }
+            services = {v: {e: w.service_name for e, w in self.versions[v].workloads.items()} for v in weights}
             self.aliases[alias] = AliasRouting(
                 alias,
                 AliasRoutingArgs(
@@ -150,4 +149,3 @@ def _docker_config(server: str, s: StackSettings, password: str) -> str:
     user = s.registry_auth.username
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return json.dumps({"auths": {server: {"username": user, "password": password, "auth": token}}}, sort_keys=True)
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -82,22 +83,20 @@ class DeploymentVersion(pulumi.ComponentResource):
 
         self.paths = {e: naming.url_prefix(s.owner, s.project, s.deployment, plan.name, e) for e in self.workloads}
         routes = [routing_spec.Route(self.paths[e], w.service_name) for e, w in self.workloads.items()]
-        self.ingress = k8s.networking.v1.Ingress(
-            f"{name}-ingress",
-            metadata={
-                "name": naming.version_ingress_name(plan.name),
-                "namespace": args.namespace,
-                "labels": {
-                    "app.kubernetes.io/version": naming.label_value(plan.name),
-                    "app.kubernetes.io/component": "version-routing",
-                    "app.kubernetes.io/part-of": naming.label_value(s.project),
-                    "app.kubernetes.io/managed-by": naming.MANAGED_BY,
-                },
-                "annotations": routing_spec.annotations(args.auth_secret, f"{s.owner}/{s.project}"),
+        # Plain API dicts; the SDK accepts them as its *ArgsDict types, which mypy cannot relate.
+        metadata: Any = routing_spec.ingress_metadata(
+            name=naming.version_ingress_name(plan.name),
+            namespace=args.namespace,
+            labels={
+                "app.kubernetes.io/version": naming.label_value(plan.name),
+                "app.kubernetes.io/component": "version-routing",
+                "app.kubernetes.io/part-of": naming.label_value(s.project),
             },
-            spec=routing_spec.ingress_spec(routes, s.ingress_class_name, s.host, s.tls_secret_name),
-            opts=child,
+            auth_secret=args.auth_secret,
+            realm=f"{s.owner}/{s.project}",
         )
+        spec: Any = routing_spec.ingress_spec(routes, s.ingress_class_name, s.host, s.tls_secret_name)
+        self.ingress = k8s.networking.v1.Ingress(f"{name}-ingress", metadata=metadata, spec=spec, opts=child)
         tls = bool(s.tls_secret_name)
         self.urls = {e: routing_spec.url(s.host, tls, path) for e, path in self.paths.items()}
         self.register_outputs({"urls": self.urls, "images": self.images})

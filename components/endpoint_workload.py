@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,22 +27,16 @@ class EndpointWorkload(pulumi.ComponentResource):
         super().__init__("valohai:index:EndpointWorkload", name, None, opts)
         w = args.workload
         child = pulumi.ResourceOptions(parent=self)
-        meta = spec.metadata(w, args.namespace)
+        # Plain API dicts; the SDK accepts them as its *ArgsDict types, which mypy cannot relate.
+        meta: Any = spec.metadata(w, args.namespace)
+        # The image stays an Output inside the spec, so a preview shows every other field.
+        deployment: Any = spec.deployment_spec(w, args.image)
+        service: Any = spec.service_spec(w)
 
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=meta,
-            # The image stays an Output inside the spec, so a preview shows every other field.
-            spec=spec.deployment_spec(w, args.image),
-            opts=child,
-        )
-        self.service = k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=spec.service_spec(w), opts=child)
-        self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{name}-hpa",
-            metadata=meta,
-            spec=spec.hpa_spec(w, self.deployment.metadata.name),
-            opts=child,
-        )
+        self.deployment = k8s.apps.v1.Deployment(f"{name}-deployment", metadata=meta, spec=deployment, opts=child)
+        self.service = k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=service, opts=child)
+        hpa: Any = spec.hpa_spec(w, self.deployment.metadata.name)
+        self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(f"{name}-hpa", metadata=meta, spec=hpa, opts=child)
         self.service_name: pulumi.Output[str] = self.service.metadata.name
         self.register_outputs(
             {"deployment": self.deployment.metadata.name, "service": self.service_name, "image": args.image}

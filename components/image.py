@@ -97,11 +97,12 @@ def prepare_context(
     key = digest.hexdigest()
     context = BuildContext(key=key, directory=build_root / "contexts" / key[:32])
     if not (context.directory / _COMPLETE).exists():
-        _write(context, repository, version, image, text, build_root)
+        _write(context=context, repository=repository, version=version, image=image, text=text, build_root=build_root)
     return context
 
 
 def _write(
+    *,
     context: BuildContext,
     repository: CodeRepository,
     version: VersionPlan,
@@ -155,8 +156,10 @@ def fetch(source: UrlSource, cache: Path) -> Path:
     if digest.hexdigest() != source.sha256:
         partial.unlink(missing_ok=True)
         raise ConfigError(
-            [f"files: {source.url} has sha256 {digest.hexdigest()}, but config says {source.sha256}; "
-             "fix the digest or the URL"]
+            [
+                f"files: {source.url} has sha256 {digest.hexdigest()}, but config says {source.sha256}; "
+                "fix the digest or the URL"
+            ]
         )
     partial.rename(target)
     return target

@@ -77,7 +77,13 @@ def build_plan(settings: StackSettings, project_dir: Path) -> DeploymentPlan:
     for name, version in settings.versions.items():
         try:
             plan.versions[name] = _version_plan(
-                name, version, project_dir, repository, code_dir, yaml_path, parsed
+                name=name,
+                version=version,
+                project_dir=project_dir,
+                repository=repository,
+                code_dir=code_dir,
+                yaml_path=yaml_path,
+                parsed=parsed,
             )
         except ConfigError as err:
             problems += err.problems
@@ -88,6 +94,7 @@ def build_plan(settings: StackSettings, project_dir: Path) -> DeploymentPlan:
 
 
 def _version_plan(
+    *,
     name: str,
     version: Version,
     project_dir: Path,
@@ -100,15 +107,19 @@ def _version_plan(
     commit = repository.resolve(version.commit)
     if commit is None:
         raise ConfigError(
-            [f"config: {where}.commit: '{version.commit}' is not a commit of {repository.top.name}; "
-             "use a branch, tag or commit id that exists there (git log)"]
+            [
+                f"config: {where}.commit: '{version.commit}' is not a commit of {repository.top.name}; "
+                "use a branch, tag or commit id that exists there (git log)"
+            ]
         )
     tree = repository.tree(commit, code_dir)
     text = repository.read(commit, yaml_path)
     if tree is None or text is None:
         raise ConfigError(
-            [f"config: {where}: {yaml_path} does not exist at commit {commit[:12]} ({version.commit}); "
-             "check codeDirectory / valohaiYaml, or commit the file"]
+            [
+                f"config: {where}: {yaml_path} does not exist at commit {commit[:12]} ({version.commit}); "
+                "check codeDirectory / valohaiYaml, or commit the file"
+            ]
         )
     source = f"{yaml_path}@{commit[:12]}"
     if tree not in parsed:
@@ -126,7 +137,9 @@ def _version_plan(
     if not enabled:
         problems.append(f"config: {where}.endpoints: enable at least one endpoint of {source}")
     endpoints = tuple(e for e in valohai.endpoints if e.name in enabled)
-    files, file_problems = _files(where, version, endpoints, valohai, source, project_dir)
+    files, file_problems = _files(
+        where=where, version=version, endpoints=endpoints, valohai=valohai, source=source, project_dir=project_dir
+    )
     problems += file_problems
     images, image_problems = _images(where, endpoints, files)
     problems += image_problems
@@ -136,6 +149,7 @@ def _version_plan(
 
 
 def _files(
+    *,
     where: str,
     version: Version,
     endpoints: tuple[Endpoint, ...],
@@ -164,8 +178,10 @@ def _files(
                     f"its files are: {', '.join(declared) or '(none)'}"
                 )
                 continue
-            resolved: Path | UrlSource = file_source
-            if isinstance(file_source, str):
+            resolved: Path | UrlSource
+            if isinstance(file_source, UrlSource):
+                resolved = file_source
+            else:
                 resolved = (project_dir / file_source).resolve()
                 if not resolved.is_file():
                     problems.append(

@@ -47,7 +47,8 @@ class Target(_Settings):
     def _one_destination(self) -> Target:
         if self.render_directory and (self.kubeconfig or self.context):
             raise ValueError(
-                "renderDirectory writes manifests instead of deploying: drop kubeconfig/context, or drop renderDirectory"
+                "renderDirectory writes manifests instead of deploying: "
+                "drop kubeconfig/context, or drop renderDirectory"
             )
         if not self.render_directory and not self.kubeconfig:
             raise ValueError(
@@ -120,9 +121,7 @@ class Version(_Settings):
 class Autoscaling(_Settings):
     min_replicas: Annotated[int, Field(ge=1)] = 1
     max_replicas: Annotated[int, Field(ge=1)] = 3
-    target_cpu_utilization_percentage: Annotated[
-        int, Field(ge=1, le=100, alias="targetCPUUtilizationPercentage")
-    ] = 70
+    target_cpu_utilization_percentage: Annotated[int, Field(ge=1, le=100, alias="targetCPUUtilizationPercentage")] = 70
 
     @model_validator(mode="after")
     def _ordered(self) -> Autoscaling:

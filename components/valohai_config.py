@@ -26,9 +26,7 @@ def _kebab(name: str) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=_kebab, populate_by_name=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=_kebab, populate_by_name=True)
 
 
 class EndpointFile(_Model):
@@ -220,7 +218,7 @@ def _describe_schema_error(source: str, data: list[Any], error: ValidationError)
     return prefix + _schema_message(error)
 
 
-def _schema_message(error: ValidationError) -> str:
+def _schema_message(error: ValidationError) -> str:  # noqa: PLR0911 (one answer per schema rule)
     value = error.validator_value
     match error.validator:
         case "minimum":
@@ -228,7 +226,7 @@ def _schema_message(error: ValidationError) -> str:
         case "maximum":
             return f"must be <= {value} (got {error.instance})"
         case "required":
-            return error.message.replace("is a required property", "is required")
+            return str(error.message).replace("is a required property", "is required")
         case "additionalProperties":
             allowed = ", ".join(sorted(error.schema.get("properties", {})))
             return f"{error.message}; allowed keys: {allowed}"
@@ -239,7 +237,7 @@ def _schema_message(error: ValidationError) -> str:
         case "pattern":
             return f"{error.instance!r} does not match {value}"
         case _:
-            return error.message
+            return str(error.message)
 
 
 class EndpointDump(BaseModel):

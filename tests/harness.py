@@ -81,15 +81,12 @@ class Recorder(pulumi.runtime.Mocks):
             outputs["repoDigest"] = fake_digest(args.inputs["imageName"])
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
 
 
 def _config(values: dict[str, Any]) -> dict[str, str]:
-    return {
-        f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
-        for key, value in values.items()
-    }
+    return {f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
 
 
 @contextmanager
@@ -115,7 +112,7 @@ def run_program(config: dict[str, Any], project_dir: Path, stack: str = "test") 
         outputs = namespace["deployment"].outputs
         return pulumi.Output.from_input(outputs).apply(exported.update)
 
-    pulumi.runtime.test(program)()
+    pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]  # untyped decorator in the SDK
     run.outputs = exported
     return run
 

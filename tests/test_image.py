@@ -9,17 +9,18 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from components.errors import ConfigError
-from components.image import fetch, prepare_context
+from components.image import BuildContext, fetch, prepare_context
 from components.plan import build_plan
 from components.settings import UrlSource, settings_from_config
 from tests.harness import base_config, git, make_project
 
 
-def _contexts(project: Path, build_root: Path, config: dict | None = None) -> dict[str, object]:
+def _contexts(project: Path, build_root: Path, config: dict[str, Any] | None = None) -> dict[str, BuildContext]:
     settings = settings_from_config(config or base_config(), "test")
     plan = build_plan(settings, project)
     return {
@@ -31,7 +32,11 @@ def _contexts(project: Path, build_root: Path, config: dict | None = None) -> di
 
 def _tree_bytes(directory: Path) -> dict[str, tuple[bytes, int, int]]:
     return {
-        str(p.relative_to(directory)): (p.read_bytes() if p.is_file() else b"", p.stat().st_mode, int(p.stat().st_mtime))
+        str(p.relative_to(directory)): (
+            p.read_bytes() if p.is_file() else b"",
+            p.stat().st_mode,
+            int(p.stat().st_mtime),
+        )
         for p in sorted(directory.rglob("*"))
     }
 
@@ -40,15 +45,15 @@ def test_same_inputs_give_the_same_context_bytes(tmp_path: Path) -> None:
     one, two = make_project(tmp_path / "a"), make_project(tmp_path / "b")
     first = _contexts(one, tmp_path / "build-a")
     second = _contexts(two, tmp_path / "build-b")
-    assert {k: c.key for k, c in first.items()} == {k: c.key for k, c in second.items()}  # type: ignore[attr-defined]
+    assert {k: c.key for k, c in first.items()} == {k: c.key for k, c in second.items()}
     for key, context in first.items():
-        assert _tree_bytes(context.directory) == _tree_bytes(second[key].directory)  # type: ignore[attr-defined]
+        assert _tree_bytes(context.directory) == _tree_bytes(second[key].directory)
 
 
 def test_context_holds_code_files_and_dockerfile(project_dir: Path, tmp_path: Path) -> None:
     contexts = _contexts(project_dir, tmp_path)
     predict = next(c for k, c in contexts.items() if k.startswith("20181002.0/python-3-11-") and "slim" not in k)
-    directory = predict.directory  # type: ignore[attr-defined]
+    directory = predict.directory
     assert (directory / "files" / "model.json").read_bytes() == (project_dir / "models" / "digits-v1.json").read_bytes()
     assert (directory / "repository" / "predict_wsgi.py").is_file()
     assert (directory / "serve" / "vh_wsgi.py").is_file()
@@ -57,30 +62,30 @@ def test_context_holds_code_files_and_dockerfile(project_dir: Path, tmp_path: Pa
     assert "python -m pip install -r requirements-deployment.txt" in dockerfile
     assert "USER 10001:10001" in dockerfile
     greet = next(c for k, c in contexts.items() if k.startswith("20181002.0/") and "slim" in k)
-    assert not (greet.directory / "serve").exists()  # type: ignore[attr-defined]
+    assert not (greet.directory / "serve").exists()
 
 
 def test_a_new_commit_that_leaves_the_code_directory_alone_keeps_the_key(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    before = {k: c.key for k, c in _contexts(project, tmp_path / "build").items()}  # type: ignore[attr-defined]
+    before = {k: c.key for k, c in _contexts(project, tmp_path / "build").items()}
     git(project / "code", "commit", "-q", "--allow-empty", "-m", "nothing")
-    assert {k: c.key for k, c in _contexts(project, tmp_path / "build").items()} == before  # type: ignore[attr-defined]
+    assert {k: c.key for k, c in _contexts(project, tmp_path / "build").items()} == before
     (project / "code" / "greet.py").write_text("print('changed')\n")
     git(project / "code", "commit", "-qam", "change code")
-    after = {k: c.key for k, c in _contexts(project, tmp_path / "build").items()}  # type: ignore[attr-defined]
+    after = {k: c.key for k, c in _contexts(project, tmp_path / "build").items()}
     assert all(after[k] != before[k] for k in before)
 
 
 def test_uncommitted_changes_do_not_leak_into_images(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    before = {k: c.key for k, c in _contexts(project, tmp_path / "build").items()}  # type: ignore[attr-defined]
+    before = {k: c.key for k, c in _contexts(project, tmp_path / "build").items()}
     (project / "code" / "greet.py").write_text("print('dirty')\n")
-    assert {k: c.key for k, c in _contexts(project, tmp_path / "build").items()} == before  # type: ignore[attr-defined]
+    assert {k: c.key for k, c in _contexts(project, tmp_path / "build").items()} == before
 
 
 def test_existing_context_is_not_rewritten(project_dir: Path, tmp_path: Path) -> None:
     first = _contexts(project_dir, tmp_path)
-    marker = next(iter(first.values())).directory / "repository" / "greet.py"  # type: ignore[attr-defined]
+    marker = next(iter(first.values())).directory / "repository" / "greet.py"
     marker.write_text("touched")
     _contexts(project_dir, tmp_path)
     assert marker.read_text() == "touched"
@@ -91,9 +96,26 @@ def https_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
     """A loopback HTTPS server with a throwaway CA, trusted through SSL_CERT_FILE."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     payload = b"model weights"
     (tmp_path / "www").mkdir()
@@ -117,6 +139,6 @@ def test_url_files_are_fetched_once_and_checked(https_server: tuple[str, bytes],
     good = UrlSource(url=url, sha256=hashlib.sha256(payload).hexdigest())
     path = fetch(good, tmp_path / "downloads")
     assert path.read_bytes() == payload
-    with pytest.raises(ConfigError, match="has sha256 .* but config says"):
+    with pytest.raises(ConfigError, match=r"has sha256 .* but config says"):
         fetch(UrlSource(url=url, sha256="0" * 64), tmp_path / "downloads")
     assert sorted(p.name for p in (tmp_path / "downloads").iterdir()) == [good.sha256]

@@ -25,7 +25,9 @@ def _version_names(rng: random.Random, count: int) -> list[str]:
     alphabet = string.ascii_letters + string.digits + "._-"
     names = ["20181002.0", "20181002-0", "1.0", "1-0", "1_0", "b-c", "c", "V1", "v1", "9" * 63]
     while len(names) < count:
-        names.append(rng.choice(string.digits + string.ascii_letters) + "".join(rng.choices(alphabet, k=rng.randint(0, 62))))
+        names.append(
+            rng.choice(string.digits + string.ascii_letters) + "".join(rng.choices(alphabet, k=rng.randint(0, 62)))
+        )
     return names
 
 

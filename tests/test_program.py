@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -65,8 +64,10 @@ def test_moving_an_alias_changes_only_alias_routing(project_dir: Path) -> None:
     assert _changed(before, moved) == {"production-ingress"}
     backend = moved.by_name("production-ingress").inputs["spec"]["rules"][0]["http"]["paths"][0]["backend"]
     assert backend["service"]["name"] == f"greet-me-20181003-0-{_hash('greet-me', V2)}"
-    assert moved.by_name("production-ingress").inputs["metadata"]["name"] == \
-        before.by_name("production-ingress").inputs["metadata"]["name"]
+    assert (
+        moved.by_name("production-ingress").inputs["metadata"]["name"]
+        == before.by_name("production-ingress").inputs["metadata"]["name"]
+    )
 
 
 def test_rolling_back_an_alias_restores_the_same_inputs(project_dir: Path) -> None:
@@ -79,14 +80,21 @@ def test_rolling_back_an_alias_restores_the_same_inputs(project_dir: Path) -> No
 def test_adding_a_version_adds_only_that_versions_resources(project_dir: Path) -> None:
     before = run_program(base_config(), project_dir)
     config = base_config()
-    config["versions"][V3] = {"files": {"predict-digit": {"model": "models/digits-v2.json"}}, "endpoints": ["predict-digit"]}
+    config["versions"][V3] = {
+        "files": {"predict-digit": {"model": "models/digits-v2.json"}},
+        "endpoints": ["predict-digit"],
+    }
     after = run_program(config, project_dir)
     added = after.pairs - before.pairs
     assert before.pairs <= after.pairs
     assert _changed(before, after) == set()
     assert {name for _, name in added} == {
-        V3, f"{V3}-python-3-11-{_hash('python:3.11')}-image", f"{V3}-ingress",
-        f"{V3}-predict-digit", f"{V3}-predict-digit-deployment", f"{V3}-predict-digit-service",
+        V3,
+        f"{V3}-python-3-11-{_hash('python:3.11')}-image",
+        f"{V3}-ingress",
+        f"{V3}-predict-digit",
+        f"{V3}-predict-digit-deployment",
+        f"{V3}-predict-digit-service",
         f"{V3}-predict-digit-hpa",
     }
 
@@ -111,25 +119,45 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
     config = base_config()
     del config["versions"][V1]
     message = _fails(config, project_dir)
-    assert f"config: aliases.production: points to version '{V1}', which is not in versions; " \
-           f"point it at one of: {V2}, or add that version back" in message
+    assert (
+        f"config: aliases.production: points to version '{V1}', which is not in versions; "
+        f"point it at one of: {V2}, or add that version back" in message
+    )
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"aliases": {"production": "2019"}}, "config: aliases.production: points to version '2019', which is not in versions"),
+        (
+            {"aliases": {"production": "2019"}},
+            "config: aliases.production: points to version '2019', which is not in versions",
+        ),
         ({"aliases": {"production": {V1: 70, V2: 20}}}, "config: aliases.production: weights must sum to 100 (got 90)"),
-        ({"aliases": {"production": {V1: 100, V2: 0}}}, "config: aliases.production: each weight of a split must be between 1 and 99"),
+        (
+            {"aliases": {"production": {V1: 100, V2: 0}}},
+            "config: aliases.production: each weight of a split must be between 1 and 99",
+        ),
         ({"aliases": {"20181002.0": V1}}, "config: aliases.20181002.0: an alias cannot share its name with a version"),
         ({"target": {}}, "config: target: set target.kubeconfig"),
-        ({"target": {"kubeconfig": "k", "renderDirectory": "out"}}, "renderDirectory writes manifests instead of deploying"),
+        (
+            {"target": {"kubeconfig": "k", "renderDirectory": "out"}},
+            "renderDirectory writes manifests instead of deploying",
+        ),
         ({"alias": {"production": V1}}, "config: unknown key 'alias'; did you mean 'aliases'?"),
         ({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}, "maxReplicas (2) must be >= minReplicas (5)"),
         ({"owner": "Acme Corp"}, "config: owner: 'Acme Corp' must be lowercase letters, digits and '-'"),
     ],
-    ids=["unknown-alias-version", "weights-sum", "zero-weight", "alias-is-version", "no-target",
-         "render-and-kubeconfig", "typo-key", "autoscaling-bounds", "bad-owner"],
+    ids=[
+        "unknown-alias-version",
+        "weights-sum",
+        "zero-weight",
+        "alias-is-version",
+        "no-target",
+        "render-and-kubeconfig",
+        "typo-key",
+        "autoscaling-bounds",
+        "bad-owner",
+    ],
 )
 def test_bad_stack_settings_fail_before_any_resource(change: dict[str, Any], expected: str, project_dir: Path) -> None:
     message = _fails(base_config(**change), project_dir)
@@ -143,24 +171,43 @@ def _versions(**per_version: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("version", "expected"),
     [
-        ({"files": {"predict-digit": {"model": "models/digits-v1.json"}, "scorer": {"model": "m.json"}}},
-         f"config: versions.{V1}.files.scorer: endpoint 'scorer' is not an endpoint of valohai.yaml@"),
-        ({"files": {"predict-digit": {"weights": "models/digits-v1.json"}}},
-         f"config: versions.{V1}.files.predict-digit.weights: endpoint 'predict-digit' declares no file 'weights'"),
-        ({"files": {"predict-digit": {"model": "models/missing.json"}}},
-         f"config: versions.{V1}.files.predict-digit.model: file 'models/missing.json' not found"),
-        ({"files": {}},
-         f"config: versions.{V1}.files.predict-digit.model: missing; endpoint 'predict-digit' needs file 'model' at model.json"),
-        ({"endpoints": ["greet-me", "predict"]},
-         f"config: versions.{V1}.endpoints: 'predict' is not an endpoint of valohai.yaml@"),
-        ({"commit": "no-such-branch"},
-         f"config: versions.{V1}.commit: 'no-such-branch' is not a commit of code"),
-        ({"files": {"predict-digit": {"model": {"url": "http://example.com/m.json", "sha256": "0" * 64}}}},
-         "must be an https:// URL"),
+        (
+            {"files": {"predict-digit": {"model": "models/digits-v1.json"}, "scorer": {"model": "m.json"}}},
+            f"config: versions.{V1}.files.scorer: endpoint 'scorer' is not an endpoint of valohai.yaml@",
+        ),
+        (
+            {"files": {"predict-digit": {"weights": "models/digits-v1.json"}}},
+            f"config: versions.{V1}.files.predict-digit.weights: endpoint 'predict-digit' declares no file 'weights'",
+        ),
+        (
+            {"files": {"predict-digit": {"model": "models/missing.json"}}},
+            f"config: versions.{V1}.files.predict-digit.model: file 'models/missing.json' not found",
+        ),
+        (
+            {"files": {}},
+            f"config: versions.{V1}.files.predict-digit.model: missing; endpoint 'predict-digit' needs file 'model' at model.json",
+        ),
+        (
+            {"endpoints": ["greet-me", "predict"]},
+            f"config: versions.{V1}.endpoints: 'predict' is not an endpoint of valohai.yaml@",
+        ),
+        ({"commit": "no-such-branch"}, f"config: versions.{V1}.commit: 'no-such-branch' is not a commit of code"),
+        (
+            {"files": {"predict-digit": {"model": {"url": "http://example.com/m.json", "sha256": "0" * 64}}}},
+            "must be an https:// URL",
+        ),
         ({"env": {"PORT": "1"}}, "'PORT' is set by the platform"),
     ],
-    ids=["file-for-unknown-endpoint", "unknown-file-name", "missing-local-file", "missing-required-file",
-         "enabled-endpoint-not-in-valohai-yaml", "unknown-commit", "plain-http-url", "reserved-env"],
+    ids=[
+        "file-for-unknown-endpoint",
+        "unknown-file-name",
+        "missing-local-file",
+        "missing-required-file",
+        "enabled-endpoint-not-in-valohai-yaml",
+        "unknown-commit",
+        "plain-http-url",
+        "reserved-env",
+    ],
 )
 def test_bad_versions_fail_before_any_resource(version: dict[str, Any], expected: str, project_dir: Path) -> None:
     message = _fails(base_config(**_versions(**version)), project_dir)
@@ -176,7 +223,9 @@ def test_all_problems_are_reported_together(project_dir: Path) -> None:
 
 def test_broken_valohai_yaml_at_the_versions_commit_fails(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    (project / "code" / "valohai.yaml").write_text("- endpoint: {name: greet-me, image: python:3.11, port: 80, server-command: x}\n")
+    (project / "code" / "valohai.yaml").write_text(
+        "- endpoint: {name: greet-me, image: python:3.11, port: 80, server-command: x}\n"
+    )
     git(project / "code", "commit", "-qam", "break")
     message = _fails(base_config(**_versions()), project)
     assert "valohai.yaml@" in message and "endpoint 'greet-me': port: must be >= 1025 (got 80)" in message
@@ -197,6 +246,7 @@ def test_each_version_reads_valohai_yaml_at_its_own_commit(tmp_path: Path) -> No
 
 def _manifest(inputs: dict[str, Any]) -> dict[str, Any]:
     """Mocks hand numbers over as floats; Kubernetes' schema wants integers back."""
+
     def fix(value: Any) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
@@ -205,7 +255,8 @@ def _manifest(inputs: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, list):
             return [fix(v) for v in value]
         return value
-    return fix(inputs)
+
+    return dict(fix(inputs))
 
 
 def _rich_project(tmp_path: Path) -> Path:
@@ -221,8 +272,10 @@ def _rich_project(tmp_path: Path) -> Path:
 def _rich_config() -> dict[str, Any]:
     files = {"predict": {"model": "models/digits-v1.json", "vocab": "models/vocab.txt"}}
     return base_config(
-        versions={V1: {"files": files, "replicas": {"min": 2, "max": 9}, "env": {"LOG_LEVEL": "debug"}},
-                  V2: {"files": files}},
+        versions={
+            V1: {"files": files, "replicas": {"min": 2, "max": 9}, "env": {"LOG_LEVEL": "debug"}},
+            V2: {"files": files},
+        },
         aliases={"production": V1, "staging": {V2: 90, V1: 10}},
         basicAuth={"alice": "wonderland", "bob": "builder"},
         registryAuth={"username": "ci", "password": "s3cret"},
@@ -249,8 +302,10 @@ def test_every_endpoint_field_reaches_the_pod(tmp_path: Path) -> None:
         "limits": {"cpu": "2000m", "memory": "1024Mi", "ephemeral-storage": "2000Mi", "nvidia.com/gpu": "1"},
     }
     assert pod["nodeSelector"] == {"pool": "gpu", "zone": "a"}
-    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
-                                  {"operator": "Exists"}]
+    assert pod["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"operator": "Exists"},
+    ]
     assert {"name": "workspace", "mountPath": "/scratch"} in container["volumeMounts"]
     assert {"name": "shared-0", "mountPath": "/data", "readOnly": True, "subPath": "mnist"} in container["volumeMounts"]
     workspace = next(v for v in pod["volumes"] if v["name"] == "workspace")
@@ -298,14 +353,18 @@ def test_weighted_alias_sends_the_lighter_version_through_a_canary(tmp_path: Pat
     run = run_program(_rich_config(), _rich_project(tmp_path))
     main = run.by_name("staging-ingress").inputs
     canary = run.by_name("staging-canary-ingress").inputs
-    service = lambda ing: ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]  # noqa: E731
+
+    def service(ingress: dict[str, Any]) -> str:
+        return str(ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"])
+
     assert service(main).startswith("predict-20181003-0-")
     assert service(canary).startswith("predict-20181002-0-")
     assert canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"] == "true"
     assert canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "10"
     assert "nginx.ingress.kubernetes.io/canary" not in main["metadata"]["annotations"]
-    assert [p["path"] for p in main["spec"]["rules"][0]["http"]["paths"]] == \
-        [p["path"] for p in canary["spec"]["rules"][0]["http"]["paths"]]
+    assert [p["path"] for p in main["spec"]["rules"][0]["http"]["paths"]] == [
+        p["path"] for p in canary["spec"]["rules"][0]["http"]["paths"]
+    ]
 
 
 def test_basic_auth_protects_every_route_and_is_stable(tmp_path: Path) -> None:
@@ -317,13 +376,15 @@ def test_basic_auth_protects_every_route_and_is_stable(tmp_path: Path) -> None:
     assert "stringData" in first.by_name("deployment-registry-credentials").secret_fields
     assert secret["data"] == second.by_name("deployment-basic-auth").inputs["data"]
     import base64
+
     lines = base64.b64decode(secret["data"]["auth"]).decode().splitlines()
     assert [line.split(":")[0] for line in lines] == ["alice", "bob"]
-    user, hashed = lines[0].split(":", 1)
+    _, hashed = lines[0].split(":", 1)
     salt = hashed.split("$")[2]
     # openssl computes Apache's apr1 independently: the hash must be what nginx will check.
-    expected = subprocess.run(["openssl", "passwd", "-apr1", "-salt", salt, "wonderland"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+    expected = subprocess.run(
+        ["openssl", "passwd", "-apr1", "-salt", salt, "wonderland"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert hashed == expected
     for ingress in first.of_type("Ingress"):
         annotations = ingress.inputs["metadata"]["annotations"]
@@ -335,7 +396,9 @@ def test_outputs_list_urls_images_and_aliases(project_dir: Path) -> None:
     run = run_program(base_config(), project_dir)
     out = run.outputs
     assert out["versionUrls"][V1]["predict-digit"] == f"https://models.example.com/acme/mnist/test/{V1}/predict-digit/"
-    assert out["aliasUrls"]["production"]["greet-me"] == "https://models.example.com/acme/mnist/test/production/greet-me/"
+    assert (
+        out["aliasUrls"]["production"]["greet-me"] == "https://models.example.com/acme/mnist/test/production/greet-me/"
+    )
     assert out["aliases"] == {"production": V1, "staging": V2}
     image = out["images"][V1]["predict-digit"]
     assert image.startswith(f"registry.example.com/acme/mnist/test:{V1}-") and "@sha256:" in image

@@ -53,7 +53,7 @@ def test_bare_wsgi_module_uses_gunicorns_default_callable() -> None:
 
 def _lint(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "components", "lint", *args], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "components", "lint", *args], cwd=ROOT, capture_output=True, text=True, check=False
     )
 
 
@@ -62,12 +62,17 @@ def test_lint_json_echoes_valohai_keys_with_default_port() -> None:
     assert result.returncode == 0, result.stderr
     endpoints = json.loads(result.stdout)["endpoints"]
     shell = endpoints[1]
-    assert shell == {"name": "shell", "image": "python:3.11", "port": 8000,
-                     "server-command": ["python", "-m", "http.server", "8000"]}
+    assert shell == {
+        "name": "shell",
+        "image": "python:3.11",
+        "port": 8000,
+        "server-command": ["python", "-m", "http.server", "8000"],
+    }
     predict = endpoints[0]
     assert predict["node-selector"] == "pool=gpu,zone=a"
-    assert predict["shared-volumes"] == [{"pvc-name": "datasets", "mount-path": "/data", "sub-path": "mnist",
-                                          "read-only": True}]
+    assert predict["shared-volumes"] == [
+        {"pvc-name": "datasets", "mount-path": "/data", "sub-path": "mnist", "read-only": True}
+    ]
     assert predict["workspace-volume"] == {"mount-path": "/scratch", "size": 5, "storage-class-name": "fast"}
     assert predict["resources"]["cpu"] == {"min": 0.5, "max": 2}
     assert predict["files"][0] == {"name": "model", "path": "models/model.pkl", "description": "the trained model"}
@@ -83,4 +88,7 @@ def test_lint_lists_endpoints_of_the_example() -> None:
     result = _lint("example/valohai.yaml")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("greet-me: image python:3.11-slim, port 8000")
-    assert "predict-digit: image python:3.11, port 8000, wsgi predict_wsgi:predict_wsgi; model -> model.json" in result.stdout
+    assert (
+        "predict-digit: image python:3.11, port 8000, wsgi predict_wsgi:predict_wsgi; model -> model.json"
+        in result.stdout
+    )

@@ -22,8 +22,10 @@ def _call(path: str, header: str | None = None) -> str:
 
 
 def test_header_prefix_moves_to_script_name() -> None:
-    assert _call("/acme/mnist/prod/production/predict-digit/health", "/acme/mnist/prod/production/predict-digit") \
+    assert (
+        _call("/acme/mnist/prod/production/predict-digit/health", "/acme/mnist/prod/production/predict-digit")
         == "/acme/mnist/prod/production/predict-digit|/health"
+    )
 
 
 def test_without_header_the_prefix_is_read_from_the_path() -> None:
