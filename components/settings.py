@@ -239,6 +239,7 @@ class StackSettings(_Settings):
         return own or Replicas(min=self.autoscaling.min_replicas, max=self.autoscaling.max_replicas)
 
 
+OPTIONAL_KEYS = frozenset({"deployment", "registryAuth", "host", "tlsSecretName", "buildNetwork", "basicAuth"})
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())
 
 
@@ -246,7 +247,12 @@ def settings_from_config(values: dict[str, Any], stack: str) -> StackSettings:
     """Validate raw config values (key -> parsed value); `deployment` defaults to the stack name."""
     unknown = [key for key in values if key not in CONFIG_KEYS]
     problems = [_unknown_key(key) for key in unknown]
-    data = {key: value for key, value in values.items() if key in CONFIG_KEYS}
+    # Pulumi.yaml declares optional keys with "" / {} defaults: those mean "not set".
+    data = {
+        key: value
+        for key, value in values.items()
+        if key in CONFIG_KEYS and not (key in OPTIONAL_KEYS and value in ("", {}))
+    }
     data.setdefault("deployment", stack)
     try:
         settings = StackSettings.model_validate(data)

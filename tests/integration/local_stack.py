@@ -1,0 +1,145 @@
+"""A scratch copy of the project with its own state, registry path and render directory.
+
+Integration tests drive it with the real Pulumi CLI, providers, Docker and registry, so they
+never touch the developer's own `local` stack.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.harness import ROOT, git
+
+PASSPHRASE = "local-stack"
+COPIED = ("Pulumi.yaml", "Pulumi.local.yaml", "__main__.py", "components", "example", "requirements.txt")
+REGISTRY = "127.0.0.1:5000"
+
+
+def tool_environment() -> dict[str, str]:
+    """What scripts/env.sh sets, so the tests also run from a plain `pytest`."""
+    out = subprocess.run(
+        ["bash", "-c", ". scripts/env.sh && env -0"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def missing_tools(env: dict[str, str]) -> list[str]:
+    path = env["PATH"]
+    tools = ["pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-docker", "docker"]
+    return [tool for tool in tools if shutil.which(tool, path=path) is None]
+
+
+@dataclass
+class LocalStack:
+    project: Path
+    env: dict[str, str]
+    registry_path: str
+
+    @classmethod
+    def create(cls, tmp: Path) -> LocalStack:
+        project = tmp / "project"
+        project.mkdir()
+        for name in COPIED:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, project / name)
+        (project / ".venv").symlink_to(ROOT / ".venv")
+        (project / ".gitignore").write_text(".venv\n.build/\n.rendered/\n.state/\n")
+        git(project, "init", "-q", "-b", "main")
+        git(project, "add", "-A")
+        git(project, "commit", "-q", "-m", "scratch copy")
+        (project / ".state").mkdir()
+        env = tool_environment() | {
+            "PULUMI_BACKEND_URL": f"file://{project / '.state'}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        }
+        stack = cls(project, env, f"it-{uuid.uuid4().hex[:8]}/mnist")
+        stack.pulumi("stack", "init", "local", "--secrets-provider", "passphrase")
+        stack.pulumi("config", "set", "registry", f"{REGISTRY}/{stack.registry_path}")
+        return stack
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["pulumi", *args, "--stack", "local", "--non-interactive"],
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=1500,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        return result
+
+    def preview_steps(self) -> list[dict[str, Any]]:
+        result = self.pulumi("preview", "--json")
+        return list(json.loads(result.stdout).get("steps", []))
+
+    def state(self) -> dict[str, Any]:
+        exported: dict[str, Any] = json.loads(self.pulumi("stack", "export").stdout)
+        return exported
+
+    def resources(self) -> list[dict[str, Any]]:
+        return list(self.state()["deployment"].get("resources") or [])
+
+    def outputs(self) -> dict[str, Any]:
+        return dict(json.loads(self.pulumi("stack", "output", "--json").stdout))
+
+    @property
+    def render_dir(self) -> Path:
+        return self.project / ".rendered" / "local"
+
+    def manifests(self) -> list[dict[str, Any]]:
+        documents = []
+        for path in sorted(self.render_dir.rglob("*.yaml")):
+            documents += [d for d in yaml.safe_load_all(path.read_text()) if d]
+        return documents
+
+    def manifest(self, kind: str, name_prefix: str) -> dict[str, Any]:
+        matches = [m for m in self.manifests() if m["kind"] == kind and m["metadata"]["name"].startswith(name_prefix)]
+        assert len(matches) == 1, f"{kind} {name_prefix}*: {[m['metadata']['name'] for m in matches]}"
+        return matches[0]
+
+
+def registry_tags(repository: str) -> list[str]:
+    with urllib.request.urlopen(f"http://{REGISTRY}/v2/{repository}/tags/list", timeout=10) as response:
+        return list(json.load(response).get("tags") or [])
+
+
+def registry_digest(repository: str, tag: str) -> str:
+    request = urllib.request.Request(
+        f"http://{REGISTRY}/v2/{repository}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.headers["Docker-Content-Digest"])
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=300).stdout
+
+
+def environ_of(deployment: dict[str, Any]) -> dict[str, str]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e["value"] for e in container.get("env", [])}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
