@@ -77,13 +77,18 @@ def bare_loop(versions: int, endpoints: int) -> Run:
                     opts=opts,
                 )
                 k8s.core.v1.Service(
-                    f"v{v}-e{e}-service", metadata={"name": f"e{e}-v{v}"},
-                    spec={"selector": labels, "ports": [{"port": 80}]}, opts=opts,
+                    f"v{v}-e{e}-service",
+                    metadata={"name": f"e{e}-v{v}"},
+                    spec={"selector": labels, "ports": [{"port": 80}]},
+                    opts=opts,
                 )
                 k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                    f"v{v}-e{e}-hpa", metadata={"name": f"e{e}-v{v}"},
-                    spec={"scaleTargetRef": {"kind": "Deployment", "name": f"e{e}-v{v}", "apiVersion": "apps/v1"},
-                          "maxReplicas": 3},
+                    f"v{v}-e{e}-hpa",
+                    metadata={"name": f"e{e}-v{v}"},
+                    spec={
+                        "scaleTargetRef": {"kind": "Deployment", "name": f"e{e}-v{v}", "apiVersion": "apps/v1"},
+                        "maxReplicas": 3,
+                    },
                     opts=opts,
                 )
             k8s.networking.v1.Ingress(f"v{v}-ingress", metadata={"name": f"v{v}"}, spec={"rules": []}, opts=opts)
@@ -122,9 +127,10 @@ def main() -> None:
     print(f"program: {len(custom)} resources (+{components} components); bare loop: {len(loop.resources)} resources")
     print(f"program, first run (writes build contexts): {cold:.2f} s")
     t_ours, t_bare = statistics.median(ours), statistics.median(bare)
-    print(f"program, median of {args.repeat}: {t_ours:.2f} s = {t_ours / len(custom) * 1000:.2f} ms per resource")
-    print(f"bare loop, median of {args.repeat}: {t_bare:.2f} s = {t_bare / len(loop.resources) * 1000:.2f} ms per resource")
-    print(f"ratio program / bare loop (per resource): {(t_ours / len(custom)) / (t_bare / len(loop.resources)):.2f}")
+    per_ours, per_bare = t_ours / len(custom), t_bare / len(loop.resources)
+    print(f"program, median of {args.repeat}: {t_ours:.2f} s = {per_ours * 1000:.2f} ms per resource")
+    print(f"bare loop, median of {args.repeat}: {t_bare:.2f} s = {per_bare * 1000:.2f} ms per resource")
+    print(f"ratio program / bare loop (per resource): {per_ours / per_bare:.2f}")
     assert len(first.resources) == len(run.resources)
 
 

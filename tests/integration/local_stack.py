@@ -65,7 +65,7 @@ class LocalStack:
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         }
         stack = cls(project, env, f"it-{uuid.uuid4().hex[:8]}/mnist")
-        stack.pulumi("stack", "init", "local", "--secrets-provider", "passphrase")
+        stack.pulumi("stack", "init", "--secrets-provider", "passphrase")
         stack.pulumi("config", "set", "registry", f"{REGISTRY}/{stack.registry_path}")
         return stack
 

@@ -65,18 +65,19 @@ def test_preview_and_up_succeed(stack: LocalStack) -> None:
 
 def test_images_are_in_the_registry_and_deployments_use_their_digests(stack: LocalStack) -> None:
     repository = f"{stack.registry_path}/local"
-    tags = registry_tags(repository)
+    pushed = {tag: registry_digest(repository, tag) for tag in registry_tags(repository)}
     images = stack.outputs()["images"]
     deployments = [m for m in stack.manifests() if m["kind"] == "Deployment"]
     assert len(deployments) == 4
     for deployment in deployments:
+        labels = deployment["metadata"]["labels"]
+        version = labels["app.kubernetes.io/version"]
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         name, digest = image.split("@")
-        tag = name.rsplit(":", 1)[1]
-        assert tag in tags
-        assert registry_digest(repository, tag) == digest
-        labels = deployment["metadata"]["labels"]
-        assert images[labels["app.kubernetes.io/version"]][labels["app.kubernetes.io/name"]] == image
+        assert name == f"127.0.0.1:5000/{repository}"
+        tags = [tag for tag, pushed_digest in pushed.items() if pushed_digest == digest]
+        assert tags and all(tag.startswith(f"{version}-") for tag in tags), (image, pushed)
+        assert images[version][labels["app.kubernetes.io/name"]] == image
 
 
 def test_rendered_manifests_pass_the_kubernetes_schema(stack: LocalStack) -> None:
