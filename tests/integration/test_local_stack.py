@@ -75,8 +75,9 @@ def test_images_are_in_the_registry_and_deployments_use_their_digests(stack: Loc
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         name, digest = image.split("@")
         assert name == f"127.0.0.1:5000/{repository}"
+        # Identical content under two versions' tags may share one digest; this version's tag must be there.
         tags = [tag for tag, pushed_digest in pushed.items() if pushed_digest == digest]
-        assert tags and all(tag.startswith(f"{version}-") for tag in tags), (image, pushed)
+        assert any(tag.startswith(f"{version}-") for tag in tags), (image, pushed)
         assert images[version][labels["app.kubernetes.io/name"]] == image
 
 
