@@ -40,7 +40,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         stack = LocalStack.create(Path(tmp))
-        versions = [f"2018100{i}.0" for i in range(1, args.versions + 1)]
+        versions = [f"2019{i:04d}.0" for i in range(1, args.versions + 1)]
         for i, version in enumerate(versions):
             model = f"example/models/digits-v{1 + i % 2}.json"
             stack.pulumi("config", "set", "--path", f'versions["{version}"].files.predict-digit.model', model)

@@ -13,8 +13,10 @@ from typing import Annotated, Any
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -86,7 +88,15 @@ class UrlSource(_Settings):
         return value.lower()
 
 
-FileSource = str | UrlSource
+def _by_shape(value: Any) -> str:
+    return "mapping" if isinstance(value, dict) else "plain"
+
+
+# Discriminated by shape, so a bad URL source reports the URL problem alone, not also "not a string".
+_UNION_TAGS = ("plain", "mapping")
+FileSource = Annotated[
+    Annotated[str, Tag("plain")] | Annotated[UrlSource, Tag("mapping")], Discriminator(_by_shape)
+]
 
 
 class Replicas(_Settings):
@@ -130,7 +140,9 @@ class Autoscaling(_Settings):
         return self
 
 
-AliasTarget = str | dict[str, int]
+AliasTarget = Annotated[
+    Annotated[str, Tag("plain")] | Annotated[dict[str, int], Tag("mapping")], Discriminator(_by_shape)
+]
 
 
 class StackSettings(_Settings):
@@ -279,7 +291,7 @@ def _unknown_key(key: str) -> str:
 
 
 def _describe(error: Any) -> str:
-    location = pydantic_location(error["loc"]) or "config"
+    location = pydantic_location(tuple(part for part in error["loc"] if part not in _UNION_TAGS))
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "is required; set it with `pulumi config set` (see README, Configuration)"
@@ -287,4 +299,4 @@ def _describe(error: Any) -> str:
         message = "unknown key; see README, Configuration, for the keys this section takes"
     if "\n" in message:
         return "\n".join(f"config: {line}" for line in message.splitlines())
-    return f"config: {location}: {message}"
+    return f"config: {location}: {message}" if location else f"config: {message}"

@@ -121,8 +121,8 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
     message = _fails(config, project_dir)
     assert (
         f"config: aliases.production: points to version '{V1}', which is not in versions; "
-        f"point it at one of: {V2}, or add that version back" in message
-    )
+        f"point it at one of: {V2}, or add that version back"
+    ) in message.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -141,10 +141,10 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
         ({"target": {}}, "config: target: set target.kubeconfig"),
         (
             {"target": {"kubeconfig": "k", "renderDirectory": "out"}},
-            "renderDirectory writes manifests instead of deploying",
+            "config: target: renderDirectory writes manifests instead of deploying",
         ),
         ({"alias": {"production": V1}}, "config: unknown key 'alias'; did you mean 'aliases'?"),
-        ({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}, "maxReplicas (2) must be >= minReplicas (5)"),
+        ({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}, "config: autoscaling: maxReplicas (2) must be >= minReplicas (5)"),
         ({"owner": "Acme Corp"}, "config: owner: 'Acme Corp' must be lowercase letters, digits and '-'"),
     ],
     ids=[
@@ -161,7 +161,7 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
 )
 def test_bad_stack_settings_fail_before_any_resource(change: dict[str, Any], expected: str, project_dir: Path) -> None:
     message = _fails(base_config(**change), project_dir)
-    assert expected in message
+    assert any(line.startswith(expected) for line in message.splitlines()), message
 
 
 def _versions(**per_version: Any) -> dict[str, Any]:
@@ -194,9 +194,9 @@ def _versions(**per_version: Any) -> dict[str, Any]:
         ({"commit": "no-such-branch"}, f"config: versions.{V1}.commit: 'no-such-branch' is not a commit of code"),
         (
             {"files": {"predict-digit": {"model": {"url": "http://example.com/m.json", "sha256": "0" * 64}}}},
-            "must be an https:// URL",
+            f"config: versions.{V1}.files.predict-digit.model.url: must be an https:// URL",
         ),
-        ({"env": {"PORT": "1"}}, "'PORT' is set by the platform"),
+        ({"env": {"PORT": "1"}}, f"config: versions.{V1}.env: 'PORT' is set by the platform"),
     ],
     ids=[
         "file-for-unknown-endpoint",
@@ -211,7 +211,7 @@ def _versions(**per_version: Any) -> dict[str, Any]:
 )
 def test_bad_versions_fail_before_any_resource(version: dict[str, Any], expected: str, project_dir: Path) -> None:
     message = _fails(base_config(**_versions(**version)), project_dir)
-    assert expected in message
+    assert any(line.startswith(expected) for line in message.splitlines()), message
 
 
 def test_all_problems_are_reported_together(project_dir: Path) -> None:
