@@ -94,9 +94,7 @@ def _by_shape(value: Any) -> str:
 
 # Discriminated by shape, so a bad URL source reports the URL problem alone, not also "not a string".
 _UNION_TAGS = ("plain", "mapping")
-FileSource = Annotated[
-    Annotated[str, Tag("plain")] | Annotated[UrlSource, Tag("mapping")], Discriminator(_by_shape)
-]
+FileSource = Annotated[Annotated[str, Tag("plain")] | Annotated[UrlSource, Tag("mapping")], Discriminator(_by_shape)]
 
 
 class Replicas(_Settings):

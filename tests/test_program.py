@@ -144,7 +144,10 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
             "config: target: renderDirectory writes manifests instead of deploying",
         ),
         ({"alias": {"production": V1}}, "config: unknown key 'alias'; did you mean 'aliases'?"),
-        ({"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}, "config: autoscaling: maxReplicas (2) must be >= minReplicas (5)"),
+        (
+            {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}},
+            "config: autoscaling: maxReplicas (2) must be >= minReplicas (5)",
+        ),
         ({"owner": "Acme Corp"}, "config: owner: 'Acme Corp' must be lowercase letters, digits and '-'"),
     ],
     ids=[
