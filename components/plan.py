@@ -66,9 +66,7 @@ def build_plan(settings: StackSettings, project_dir: Path) -> DeploymentPlan:
     """Resolve every version against its commit's valohai.yaml; raise `ConfigError` on any problem."""
     repo_path = (project_dir / settings.code_repository).resolve()
     repository = CodeRepository(repo_path)
-    code_dir = repository.relative(
-        posixpath.normpath(str((repo_path / settings.code_directory).resolve().relative_to(repository.top)))
-    )
+    code_dir = _code_directory(repository, repo_path, settings.code_directory)
     yaml_path = posixpath.join(code_dir, settings.valohai_yaml) if code_dir else settings.valohai_yaml
     plan = DeploymentPlan(settings=settings, repository=repository, code_directory=code_dir)
 
@@ -91,6 +89,19 @@ def build_plan(settings: StackSettings, project_dir: Path) -> DeploymentPlan:
     if problems:
         raise ConfigError(problems)
     return plan
+
+
+def _code_directory(repository: CodeRepository, repo_path: Path, code_directory: str) -> str:
+    """`codeDirectory` as a path inside the repository, in git's spelling ('' for the top)."""
+    absolute = (repo_path / code_directory).resolve()
+    if not absolute.is_relative_to(repository.top):
+        raise ConfigError(
+            [
+                f"config: codeDirectory: '{code_directory}' is outside the repository {repository.top.name}; "
+                "give a directory inside codeRepository"
+            ]
+        )
+    return repository.relative(absolute.relative_to(repository.top).as_posix())
 
 
 def _version_plan(

@@ -148,6 +148,8 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
             {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}},
             "config: autoscaling: maxReplicas (2) must be >= minReplicas (5)",
         ),
+        ({"codeDirectory": "../.."}, "config: codeDirectory: '../..' is outside the repository code"),
+        ({"codeRepository": "nowhere"}, "config: codeRepository: "),
         ({"owner": "Acme Corp"}, "config: owner: 'Acme Corp' must be lowercase letters, digits and '-'"),
     ],
     ids=[
@@ -159,6 +161,8 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
         "render-and-kubeconfig",
         "typo-key",
         "autoscaling-bounds",
+        "outside-repository",
+        "no-repository",
         "bad-owner",
     ],
 )
