@@ -44,11 +44,9 @@ class AliasRouting(pulumi.ComponentResource):
             metadata: Any = routing_spec.ingress_metadata(
                 name=naming.alias_ingress_name(args.alias, canary=canary_weight is not None),
                 namespace=args.namespace,
-                labels={
-                    "valohai.com/alias": args.alias,
-                    "app.kubernetes.io/component": "alias-routing",
-                    "app.kubernetes.io/part-of": naming.label_value(s.project),
-                },
+                project=s.project,
+                component="alias-routing",
+                labels={"valohai.com/alias": args.alias},
                 auth_secret=args.auth_secret,
                 realm=f"{s.owner}/{s.project}",
                 canary_weight=canary_weight,

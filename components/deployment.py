@@ -12,7 +12,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
-from components import routing_spec
+from components import naming, routing_spec
 from components.alias_routing import AliasRouting, AliasRoutingArgs
 from components.deployment_version import DeploymentVersion, DeploymentVersionArgs
 from components.image import BuildContext, prepare_context
@@ -65,19 +65,23 @@ class ValohaiDeployment(pulumi.ComponentResource):
         if target.create_namespace:
             ns = k8s.core.v1.Namespace(
                 f"{name}-namespace",
-                metadata={"name": s.namespace, "labels": {"app.kubernetes.io/part-of": s.project}},
+                metadata={"name": s.namespace, "labels": naming.common_labels(s.project, "namespace")},
                 opts=k8s_opts,
             )
             namespace = ns.metadata.name
 
         registry_args, pull_secret = None, None
         if s.registry_auth is not None:
-            server = s.registry.split("/", 1)[0]
+            server = s.registry_server
             password = pulumi.Output.secret(s.registry_auth.password.get_secret_value())
             registry_args = docker.RegistryArgs(server=server, username=s.registry_auth.username, password=password)
             secret = k8s.core.v1.Secret(
                 f"{name}-registry-credentials",
-                metadata={"name": PULL_SECRET, "namespace": namespace},
+                metadata={
+                    "name": PULL_SECRET,
+                    "namespace": namespace,
+                    "labels": naming.common_labels(s.project, "registry-credentials"),
+                },
                 type="kubernetes.io/dockerconfigjson",
                 string_data={".dockerconfigjson": password.apply(lambda p: _docker_config(server, s, p))},
                 opts=k8s_opts,
@@ -90,7 +94,11 @@ class ValohaiDeployment(pulumi.ComponentResource):
             users = {user: pw.get_secret_value() for user, pw in s.basic_auth.items()}
             secret = k8s.core.v1.Secret(
                 f"{name}-basic-auth",
-                metadata={"name": AUTH_SECRET, "namespace": namespace},
+                metadata={
+                    "name": AUTH_SECRET,
+                    "namespace": namespace,
+                    "labels": naming.common_labels(s.project, "basic-auth"),
+                },
                 type="Opaque",
                 data=pulumi.Output.secret(routing_spec.basic_auth_data(users)),
                 opts=k8s_opts,

@@ -87,11 +87,9 @@ class DeploymentVersion(pulumi.ComponentResource):
         metadata: Any = routing_spec.ingress_metadata(
             name=naming.version_ingress_name(plan.name),
             namespace=args.namespace,
-            labels={
-                "app.kubernetes.io/version": naming.label_value(plan.name),
-                "app.kubernetes.io/component": "version-routing",
-                "app.kubernetes.io/part-of": naming.label_value(s.project),
-            },
+            project=s.project,
+            component="version-routing",
+            labels={"app.kubernetes.io/version": naming.label_value(plan.name)},
             auth_secret=args.auth_secret,
             realm=f"{s.owner}/{s.project}",
         )

@@ -67,6 +67,15 @@ def alias_ingress_name(alias: str, canary: bool = False) -> str:
     return object_name("alias", alias, "canary") if canary else object_name("alias", alias)
 
 
+def common_labels(project: str, component: str) -> dict[str, str]:
+    """The recommended labels every object carries besides its own name/instance/version."""
+    return {
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": label_value(project),
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
 def label_value(text: str) -> str:
     """`text` if it is a valid label value, else a truncated form made unique by a hash."""
     if len(text) <= MAX_DNS_LABEL and _LABEL_VALUE.match(text):

@@ -53,6 +53,8 @@ def ingress_metadata(
     *,
     name: str,
     namespace: Any,
+    project: str,
+    component: str,
     labels: dict[str, str],
     auth_secret: str | None,
     realm: str,
@@ -61,7 +63,7 @@ def ingress_metadata(
     return {
         "name": name,
         "namespace": namespace,
-        "labels": {**labels, "app.kubernetes.io/managed-by": naming.MANAGED_BY},
+        "labels": {**labels, **naming.common_labels(project, component)},
         "annotations": ingress_annotations(auth_secret, realm, canary_weight),
     }
 

@@ -241,6 +241,12 @@ class StackSettings(_Settings):
         return dict(sorted(weights.items(), key=lambda kv: -kv[1]))
 
     @property
+    def registry_server(self) -> str:
+        """The host of `registry` as `docker login` names it; a bare Docker Hub path means docker.io."""
+        first = self.registry.split("/", 1)[0]
+        return first if "." in first or ":" in first or first == "localhost" else "docker.io"
+
+    @property
     def namespace(self) -> str:
         return self.target.namespace or naming.default_namespace(self.project, self.deployment)
 

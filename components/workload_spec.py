@@ -60,9 +60,7 @@ def labels(w: WorkloadInput) -> dict[str, str]:
     return {
         **selector_labels(w),
         "app.kubernetes.io/version": naming.label_value(w.version),
-        "app.kubernetes.io/component": "endpoint",
-        "app.kubernetes.io/part-of": naming.label_value(w.project),
-        "app.kubernetes.io/managed-by": naming.MANAGED_BY,
+        **naming.common_labels(w.project, "endpoint"),
     }
 
 

@@ -339,7 +339,7 @@ def test_hpa_bounds_come_from_the_version_else_autoscaling(tmp_path: Path) -> No
     assert own["scaleTargetRef"]["name"] == f"predict-20181002-0-{_hash('predict', V1)}"
 
 
-def test_labels_and_selectors(project_dir: Path) -> None:
+def test_labels_and_selectors(project_dir: Path, tmp_path: Path) -> None:
     run = run_program(base_config(), project_dir)
     deployment = run.by_name(f"{V1}-greet-me-deployment").inputs
     labels = deployment["metadata"]["labels"]
@@ -351,9 +351,12 @@ def test_labels_and_selectors(project_dir: Path) -> None:
     assert "app.kubernetes.io/version" not in selector
     assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     assert run.by_name(f"{V1}-greet-me-service").inputs["spec"]["selector"] == selector
-    for resource in run.resources:
-        if resource.typ.startswith(K8S) and resource.typ != "kubernetes:core/v1:Namespace":
-            assert resource.inputs["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "pulumi", resource.name
+    for resource in [*run.resources, *run_program(_rich_config(), _rich_project(tmp_path)).resources]:
+        if resource.typ.startswith(K8S) and resource.typ != "pulumi:providers:kubernetes":
+            labels = resource.inputs["metadata"]["labels"]
+            assert labels["app.kubernetes.io/managed-by"] == "pulumi", resource.name
+            assert labels["app.kubernetes.io/part-of"] == "mnist", resource.name
+            assert labels["app.kubernetes.io/component"], resource.name
 
 
 def test_weighted_alias_sends_the_lighter_version_through_a_canary(tmp_path: Path) -> None:

@@ -36,3 +36,14 @@ def test_pulumi_yaml_defaults_mean_unset() -> None:
     assert settings.namespace == "mnist-americas"
     assert (settings.autoscaling.min_replicas, settings.autoscaling.max_replicas) == (1, 3)
     assert settings.autoscaling.target_cpu_utilization_percentage == 70
+
+
+def test_registry_server_is_what_docker_login_expects() -> None:
+    base = {"owner": "acme", "project": "mnist", "target": {"kubeconfig": "k"}}
+    for registry, server in [
+        ("registry.example.com/acme/mnist", "registry.example.com"),
+        ("127.0.0.1:5000/acme/mnist", "127.0.0.1:5000"),
+        ("localhost/acme", "localhost"),
+        ("acme/mnist", "docker.io"),
+    ]:
+        assert settings_from_config({**base, "registry": registry}, "s").registry_server == server
