@@ -7,6 +7,7 @@ directory and no rebuild; the context is written once per key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -39,6 +40,13 @@ class BuildContext:
 
 
 def sha256_file(path: Path) -> str:
+    stat = path.stat()
+    return _sha256_file(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def _sha256_file(path: Path, size: int, mtime_ns: int) -> str:
+    """Keyed by size and mtime too: many versions share one model file, which is read once."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
