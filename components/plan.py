@@ -50,9 +50,6 @@ class VersionPlan:
     images: tuple[ImagePlan, ...]
     settings: Version
 
-    def image_for(self, endpoint: str) -> ImagePlan:
-        return next(i for i in self.images if any(e.name == endpoint for e in i.endpoints))
-
 
 @dataclass(frozen=True)
 class DeploymentPlan:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import yaml
 from jsonschema import ValidationError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 from valohai_yaml.lint import lint as valohai_lint
 from valohai_yaml.validation import get_validator
 
@@ -238,9 +238,3 @@ def _schema_message(error: ValidationError) -> str:  # noqa: PLR0911 (one answer
             return f"{error.instance!r} does not match {value}"
         case _:
             return str(error.message)
-
-
-class EndpointDump(BaseModel):
-    """The `--json` shape of the lint command."""
-
-    endpoints: list[dict[str, Any]] = Field(default_factory=list)

@@ -51,7 +51,6 @@ def test_names_are_stable() -> None:
     """The rule, restated: readable slug + first 8 hex of sha256 of the NUL-joined parts."""
     digest = hashlib.sha256(b"predict-digit\x0020181002.0").hexdigest()[:8]
     assert naming.workload_name("predict-digit", "20181002.0") == f"predict-digit-20181002-0-{digest}"
-    assert naming.workload_name("predict-digit", "20181002.0") == naming.workload_name("predict-digit", "20181002.0")
 
 
 def test_ingress_names_are_valid_for_any_alias_and_version() -> None:
