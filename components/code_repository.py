@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import subprocess
 import tarfile
 from pathlib import Path, PurePosixPath
@@ -15,15 +14,14 @@ from components.errors import ConfigError
 class CodeRepository:
     """A git repository read only through committed objects, never the working tree."""
 
-    def __init__(self, path: Path, config_key: str = "codeRepository") -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._key = config_key
         try:
             top = self._git("rev-parse", "--show-toplevel").strip()
         except ConfigError:
             raise ConfigError(
                 [
-                    f"config: {config_key}: {path} is not a git repository; point it at the repository "
+                    f"config: codeRepository: {path} is not a git repository; point it at the repository "
                     "holding valohai.yaml (relative to the Pulumi project, or absolute)"
                 ]
             ) from None
@@ -69,14 +67,10 @@ class CodeRepository:
             return None
 
     def export(self, tree: str, destination: Path) -> None:
-        """Write the files of `tree` under `destination` with fixed timestamps.
+        """Write the files of `tree` under `destination`; modes come from git (644/755, symlinks kept).
 
-        git archive of a tree id (not a commit) stamps no commit time, so the same tree always
-        yields the same bytes; modes come from git (644/755, symlinks kept).
+        The caller fixes timestamps for the whole build context at once.
         """
         data = self._run("archive", "--format=tar", tree)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             tar.extractall(destination, filter="tar")
-        for root, dirs, files in os.walk(destination):
-            for name in dirs + files:
-                os.utime(Path(root) / name, (0, 0), follow_symlinks=False)

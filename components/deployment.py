@@ -73,8 +73,9 @@ class ValohaiDeployment(pulumi.ComponentResource):
         registry_args, pull_secret = None, None
         if s.registry_auth is not None:
             server = s.registry_server
+            username = s.registry_auth.username
             password = pulumi.Output.secret(s.registry_auth.password.get_secret_value())
-            registry_args = docker.RegistryArgs(server=server, username=s.registry_auth.username, password=password)
+            registry_args = docker.RegistryArgs(server=server, username=username, password=password)
             secret = k8s.core.v1.Secret(
                 f"{name}-registry-credentials",
                 metadata={
@@ -83,7 +84,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
                     "labels": naming.common_labels(s.project, "registry-credentials"),
                 },
                 type="kubernetes.io/dockerconfigjson",
-                string_data={".dockerconfigjson": password.apply(lambda p: _docker_config(server, s, p))},
+                string_data={".dockerconfigjson": password.apply(lambda p: _docker_config(server, username, p))},
                 opts=k8s_opts,
             )
             pull_secret = PULL_SECRET
@@ -152,8 +153,6 @@ class ValohaiDeployment(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
 
-def _docker_config(server: str, s: StackSettings, password: str) -> str:
-    assert s.registry_auth is not None
-    user = s.registry_auth.username
+def _docker_config(server: str, user: str, password: str) -> str:
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return json.dumps({"auths": {server: {"username": user, "password": password, "auth": token}}}, sort_keys=True)

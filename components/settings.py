@@ -29,7 +29,7 @@ from components.errors import ConfigError, pydantic_location
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Set by the platform in every endpoint container; a version cannot override them.
-RESERVED_ENV = ("PORT", "VH_")
+RESERVED_ENV_NAME, RESERVED_ENV_PREFIX = "PORT", "VH_"
 
 
 class _Settings(BaseModel):
@@ -121,7 +121,7 @@ class Version(_Settings):
         for key in value:
             if not _ENV_NAME.match(key):
                 raise ValueError(f"{key!r} is not a valid environment variable name")
-            if key == RESERVED_ENV[0] or key.startswith(RESERVED_ENV[1]):
+            if key == RESERVED_ENV_NAME or key.startswith(RESERVED_ENV_PREFIX):
                 raise ValueError(f"{key!r} is set by the platform (PORT, VH_*); pick another name")
         return value
 

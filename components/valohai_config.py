@@ -112,17 +112,8 @@ class Endpoint(_Model):
 
     def to_valohai_dict(self) -> dict[str, Any]:
         """valohai.yaml's own keys, `port` filled with its default, absent optional keys left out."""
-        data = self.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
-        data["port"] = self.port
-        for key in ("files", "tolerations", "shared-volumes"):
-            if getattr(self, _snake(key)):
-                data[key] = [item.model_dump(by_alias=True, exclude_none=True) for item in getattr(self, _snake(key))]
-        order = list(Endpoint.model_fields)
-        return dict(sorted(data.items(), key=lambda kv: order.index(_snake(kv[0]))))
-
-
-def _snake(key: str) -> str:
-    return key.replace("-", "_")
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {key: value for key, value in data.items() if value != []}
 
 
 class ValohaiFile(_Model):

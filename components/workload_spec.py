@@ -6,6 +6,7 @@ testable on its own and checkable against Kubernetes' schema.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +101,7 @@ def resources(endpoint: Endpoint) -> dict[str, dict[str, str]]:
     limits: dict[str, str] = {}
     spec = endpoint.resources
 
-    def put(kind: str, value: MinMax | None, unit: Any) -> None:
+    def put(kind: str, value: MinMax | None, unit: Callable[[float], str]) -> None:
         if value is None:
             return
         if value.min is not None:

@@ -99,9 +99,12 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-def run_program(config: dict[str, Any], project_dir: Path, stack: str = "test") -> Run:
-    """Evaluate __main__.py in `project_dir` with `config`; raises what the program raises."""
-    run = Run()
+def run_program(config: dict[str, Any], project_dir: Path, stack: str = "test", run: Run | None = None) -> Run:
+    """Evaluate __main__.py in `project_dir` with `config`; raises what the program raises.
+
+    Pass `run` to keep what was registered even when the program fails.
+    """
+    run = run if run is not None else Run()
     pulumi.runtime.set_mocks(Recorder(run), project=PROJECT, stack=stack, preview=False)
     pulumi.runtime.set_all_config(_config(config), [f"{PROJECT}:{k}" for k in SECRET_KEYS if k in config])
     exported: dict[str, Any] = {}

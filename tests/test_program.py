@@ -101,16 +101,9 @@ def test_adding_a_version_adds_only_that_versions_resources(project_dir: Path) -
 
 def _fails(config: dict[str, Any], project_dir: Path) -> str:
     """The program's error; also proves nothing was registered before it."""
-    from tests import harness
-
-    recorded = harness.Run()
-    original = harness.Run
-    harness.Run = lambda: recorded  # type: ignore[assignment,misc]
-    try:
-        with pytest.raises(pulumi.RunError) as caught:
-            run_program(config, project_dir)
-    finally:
-        harness.Run = original  # type: ignore[misc]
+    recorded = Run()
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(config, project_dir, run=recorded)
     assert recorded.resources == [], "resources were registered before the error"
     return str(caught.value)
 

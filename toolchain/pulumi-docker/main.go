@@ -217,19 +217,28 @@ func (p *dockerProvider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*p
 	return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_SOME, Diffs: diffs}, nil
 }
 
+// apply builds (and, unless skipped, pushes) the image the properties describe. Create and
+// Update differ only in where the request carries those properties.
+func (p *dockerProvider) apply(
+	ctx context.Context, urn string, properties *structpb.Struct, preview bool, what string,
+) (resource.PropertyMap, *structpb.Struct, error) {
+	if err := checkType(urn); err != nil {
+		return nil, nil, err
+	}
+	inputs, err := unmarshal(properties, what+".properties")
+	if err != nil {
+		return nil, nil, err
+	}
+	outputs, err := p.buildAndPush(ctx, urn, inputs, preview)
+	if err != nil {
+		return nil, nil, err
+	}
+	props, err := marshal(outputs, what+".outputs")
+	return inputs, props, err
+}
+
 func (p *dockerProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	if err := checkType(req.GetUrn()); err != nil {
-		return nil, err
-	}
-	inputs, err := unmarshal(req.GetProperties(), "Create.properties")
-	if err != nil {
-		return nil, err
-	}
-	outputs, err := p.buildAndPush(ctx, req.GetUrn(), inputs, req.GetPreview())
-	if err != nil {
-		return nil, err
-	}
-	props, err := marshal(outputs, "Create.outputs")
+	inputs, props, err := p.apply(ctx, req.GetUrn(), req.GetProperties(), req.GetPreview(), "Create")
 	if err != nil {
 		return nil, err
 	}
@@ -241,18 +250,7 @@ func (p *dockerProvider) Create(ctx context.Context, req *pulumirpc.CreateReques
 }
 
 func (p *dockerProvider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	if err := checkType(req.GetUrn()); err != nil {
-		return nil, err
-	}
-	inputs, err := unmarshal(req.GetNews(), "Update.news")
-	if err != nil {
-		return nil, err
-	}
-	outputs, err := p.buildAndPush(ctx, req.GetUrn(), inputs, req.GetPreview())
-	if err != nil {
-		return nil, err
-	}
-	props, err := marshal(outputs, "Update.outputs")
+	_, props, err := p.apply(ctx, req.GetUrn(), req.GetNews(), req.GetPreview(), "Update")
 	if err != nil {
 		return nil, err
 	}
