@@ -1,0 +1,3 @@
+module valohai-deployments/toolchain/pause
+
+go 1.26.0
