@@ -23,6 +23,10 @@ GUNICORN_COMMAND = ["gunicorn", "--config", f"{SERVE_DIR}/gunicorn_conf.py"]
 DEFAULT_CPU_REQUEST = "100m"
 SERVICE_PORT = 80
 PORT_NAME = "http"
+# A terminating pod keeps serving this long after SIGTERM is due: its endpoint is already marked
+# terminating, and the router needs a moment to stop sending it new requests. Without it, every
+# rollout and scale-down drops the requests that race the router's update.
+DRAIN_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -163,9 +167,13 @@ def container(w: WorkloadInput, image: Any) -> dict[str, Any]:
         "ports": [{"name": PORT_NAME, "containerPort": w.endpoint.port, "protocol": "TCP"}],
         "env": env(w),
         "resources": resources(w.endpoint),
-        "startupProbe": _probe(failure_threshold=60, period=5),
-        "readinessProbe": _probe(failure_threshold=3, period=10),
+        # Probed every second while starting (up to 5 minutes for a model to load), so a new
+        # version takes traffic as soon as it listens.
+        "startupProbe": _probe(failure_threshold=300, period=1),
+        "readinessProbe": _probe(failure_threshold=2, period=5),
         "livenessProbe": _probe(failure_threshold=6, period=20),
+        # The kubelet's own sleep: images need no `sleep` binary.
+        "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},

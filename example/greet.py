@@ -3,11 +3,13 @@
 Valohai runs it with ``server-command: python greet.py``.  Any path answers
 GET, POST and PUT with JSON:
 
-    {"greeting": "Hello, <name>!", "path": "<request path>", "prefix": "<URL prefix>"}
+    {"greeting": "Hello, <name>!", "path": "<request path>", "prefix": "<URL prefix>",
+     "version": "<deployment version>"}
 
 <name> comes from the query string (?name=...), a urlencoded or multipart form
 field "name", or a JSON body {"name": ...}; default "world".  <prefix> is the
-X-VH-Prefix request header, else $VH_DEFAULT_PREFIX, else "".
+X-VH-Prefix request header, else $VH_DEFAULT_PREFIX, else ""; <deployment version> is
+$VH_DEPLOYMENT_VERSION, so a caller of an alias sees which version answered.
 """
 
 import email.parser
@@ -88,7 +90,10 @@ class GreetHandler(BaseHTTPRequestHandler):
         prefix = self.headers.get("X-VH-Prefix")
         if prefix is None:
             prefix = os.environ.get("VH_DEFAULT_PREFIX", "")
-        self.send_json(200, {"greeting": f"Hello, {name or 'world'}!", "path": url.path, "prefix": prefix})
+        version = os.environ.get("VH_DEPLOYMENT_VERSION", "")
+        self.send_json(
+            200, {"greeting": f"Hello, {name or 'world'}!", "path": url.path, "prefix": prefix, "version": version}
+        )
 
     def send_json(self, status, payload):
         data = json.dumps(payload).encode("utf-8")

@@ -1,7 +1,7 @@
-"""A scratch copy of the project with its own state, registry path and render directory.
+"""A scratch copy of the project with its own state, registry path, namespace and host.
 
-Integration tests drive it with the real Pulumi CLI, providers, Docker and registry, so they
-never touch the developer's own `local` stack.
+Integration tests drive it with the real Pulumi CLI, providers, Docker, registry and the local
+Kubernetes cluster (scripts/services), so they never touch the developer's own `local` stack.
 """
 
 from __future__ import annotations
@@ -20,8 +20,19 @@ import yaml
 from tests.harness import ROOT, git
 
 PASSPHRASE = "local-stack"
-COPIED = ("Pulumi.yaml", "Pulumi.local.yaml", "__main__.py", "components", "example", "requirements.txt")
+COPIED = (
+    "Pulumi.yaml",
+    "Pulumi.local.yaml",
+    "Pulumi.americas.yaml",
+    "Pulumi.europe.yaml",
+    "__main__.py",
+    "components",
+    "example",
+    "requirements.txt",
+)
 REGISTRY = "127.0.0.1:5000"
+# Written by scripts/services start; git-ignored.
+KUBECONFIG = ROOT / "kubeconfigs" / "local.yaml"
 
 
 def tool_environment() -> dict[str, str]:
@@ -34,8 +45,29 @@ def tool_environment() -> dict[str, str]:
 
 def missing_tools(env: dict[str, str]) -> list[str]:
     path = env["PATH"]
-    tools = ["pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-docker", "docker"]
+    tools = [
+        "pulumi",
+        "pulumi-language-python",
+        "pulumi-resource-kubernetes",
+        "pulumi-resource-docker",
+        "docker",
+        "kubectl",
+    ]
     return [tool for tool in tools if shutil.which(tool, path=path) is None]
+
+
+def kubectl(env: dict[str, str], *args: str, kubeconfig: Path = KUBECONFIG, check: bool = True) -> str:
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+    return result.stdout
 
 
 @dataclass
@@ -43,9 +75,24 @@ class LocalStack:
     project: Path
     env: dict[str, str]
     registry_path: str
+    stack_name: str = "local"
+    namespace: str = ""
+    host: str = ""
+    kubeconfig: Path = KUBECONFIG
 
     @classmethod
-    def create(cls, tmp: Path) -> LocalStack:
+    def create(
+        cls,
+        tmp: Path,
+        *,
+        stack_name: str = "local",
+        kubeconfig: Path | None = KUBECONFIG,
+        config: dict[str, str] | None = None,
+    ) -> LocalStack:
+        """A scratch stack deploying to `kubeconfig` in a namespace and host of its own.
+
+        `kubeconfig=None` keeps the stack file's target; `config` sets more keys (--path syntax).
+        """
         project = tmp / "project"
         project.mkdir()
         for name in COPIED:
@@ -64,14 +111,36 @@ class LocalStack:
             "PULUMI_BACKEND_URL": f"file://{project / '.state'}",
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         }
-        stack = cls(project, env, f"it-{uuid.uuid4().hex[:8]}/mnist")
+        scratch = f"it-{uuid.uuid4().hex[:8]}"
+        stack = cls(project, env, f"{scratch}/mnist", stack_name=stack_name)
         stack.pulumi("stack", "init", "--secrets-provider", "passphrase")
         stack.pulumi("config", "set", "registry", f"{REGISTRY}/{stack.registry_path}")
+        if kubeconfig is not None:
+            stack.kubeconfig = kubeconfig
+            stack.namespace = scratch
+            # A host of its own: scratch stacks share the router, and equal paths on one host
+            # would be decided by the Gateway's conflict rules instead of by the test.
+            stack.host = f"{scratch}.models.localhost"
+            stack.pulumi("config", "set", "--path", "target.kubeconfig", str(kubeconfig))
+            stack.pulumi("config", "set", "--path", "target.namespace", scratch)
+            stack.pulumi("config", "set", "host", stack.host)
+        for key, value in (config or {}).items():
+            stack.pulumi("config", "set", "--path", key, value)
         return stack
+
+    def kubectl(self, *args: str, check: bool = True) -> str:
+        return kubectl(self.env, *args, kubeconfig=self.kubeconfig, check=check)
+
+    def objects(self, kind: str, *, selector: str | None = None) -> list[dict[str, Any]]:
+        """Live objects of `kind` in the stack's namespace."""
+        args = ["get", kind, "-n", self.namespace, "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        return list(json.loads(self.kubectl(*args))["items"])
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            ["pulumi", *args, "--stack", "local", "--non-interactive"],
+            ["pulumi", *args, "--stack", self.stack_name, "--non-interactive"],
             cwd=self.project,
             env=self.env,
             capture_output=True,
@@ -143,3 +212,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def services_dir() -> Path:
+    """Where scripts/services keeps pids, logs and cluster state (as scripts/env.sh computes it)."""
+    env = tool_environment()
+    cache = env.get("VALOHAI_DEPLOY_CACHE") or str(Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache"))
+    return Path(cache) if env.get("VALOHAI_DEPLOY_CACHE") else Path(cache) / "valohai-deployments"
+
+
+def services(*args: str) -> str:
+    """Run scripts/services (start is idempotent: it brings back whatever is down)."""
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "services"), *args], capture_output=True, text=True, timeout=900, check=False
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"scripts/services {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout

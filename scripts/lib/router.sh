@@ -1,0 +1,141 @@
+# shellcheck shell=bash
+# The local cluster's router: Traefik (built from the Go module proxy), run on this machine
+# outside the cluster as its Gateway API implementation and Ingress controller, listening on
+# 127.0.0.1 only. It reads the cluster through the admin kubeconfig and sends requests straight
+# to pod addresses on the node's bridge. Sourced by scripts/services after lib/cluster.sh.
+#
+# The platform side of gateway routing lives here, as a cluster admin would own it: the
+# GatewayClass `traefik` and the Gateway `valohai-router/models` with one HTTP listener on the
+# router's port that accepts routes from every namespace. Stacks attach their HTTPRoutes to it
+# (Pulumi.local.yaml: routing.gateway).
+
+ROUTER_PORT="${VALOHAI_ROUTER_PORT:-8080}"
+ROUTER_ADMIN_PORT="${VALOHAI_ROUTER_ADMIN_PORT:-8081}"
+ROUTER_NAMESPACE="valohai-router"
+ROUTER_GATEWAY="models"
+ROUTER_CLASS="traefik"
+
+router_vars() { ROUTER_DIR="$CACHE_DIR/router"; }
+router_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$ROUTER_ADMIN_PORT/ping" >/dev/null 2>&1; }
+
+write_router_config() {
+    # A Gateway listener is served by the entrypoint of the same port: listener 8080 <-> web.
+    cat > "$ROUTER_DIR/traefik.yaml" <<EOF
+global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+entryPoints:
+  web:
+    address: "127.0.0.1:$ROUTER_PORT"
+    transport:
+      lifeCycle:
+        # In-flight requests finish when Traefik itself stops.
+        graceTimeOut: 5s
+  traefik:
+    address: "127.0.0.1:$ROUTER_ADMIN_PORT"
+ping:
+  entryPoint: traefik
+providers:
+  kubernetesGateway:
+    statusAddress:
+      ip: 127.0.0.1
+  # Middlewares (basic auth in gateway mode) are Traefik CRD objects.
+  kubernetesCRD:
+    allowCrossNamespace: false
+  kubernetesIngress:
+    ingressEndpoint:
+      ip: 127.0.0.1
+log:
+  level: INFO
+EOF
+}
+
+ensure_gateway() {
+    kctl apply -f - >/dev/null <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: $ROUTER_CLASS
+spec:
+  controllerName: traefik.io/gateway-controller
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $ROUTER_NAMESPACE
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: $ROUTER_GATEWAY
+  namespace: $ROUTER_NAMESPACE
+spec:
+  gatewayClassName: $ROUTER_CLASS
+  listeners:
+  - name: web
+    protocol: HTTP
+    port: $ROUTER_PORT
+    allowedRoutes:
+      namespaces:
+        from: All
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: traefik
+spec:
+  controller: traefik.io/ingress-controller
+EOF
+}
+
+wait_gateway_programmed() {
+    local deadline=$((SECONDS + START_TIMEOUT))
+    until [ "$(kctl -n "$ROUTER_NAMESPACE" get gateway "$ROUTER_GATEWAY" \
+        -o jsonpath='{.status.conditions[?(@.type=="Programmed")].status}' 2>/dev/null)" = True ]; do
+        [ $SECONDS -lt $deadline ] || { show_log_tail "$ROUTER_DIR/traefik.log"; die "router: Gateway not Programmed in ${START_TIMEOUT}s"; }
+        sleep 0.5
+    done
+}
+
+router_start() {
+    router_vars
+    cluster_vars local 0
+    command -v traefik >/dev/null || die "traefik not found: run scripts/install-toolchain"
+    mkdir -p "$ROUTER_DIR"
+    write_router_config
+    ensure_gateway
+    local pidfile="$ROUTER_DIR/traefik.pid" logfile="$ROUTER_DIR/traefik.log"
+    if ! { pid_from_file "$pidfile" traefik >/dev/null && router_ready; }; then
+        log "router: starting traefik on 127.0.0.1:$ROUTER_PORT (log: $logfile)"
+        KUBECONFIG="$CL_ADMIN" setsid traefik --configFile "$ROUTER_DIR/traefik.yaml" >> "$logfile" 2>&1 < /dev/null &
+        echo $! > "$pidfile"
+        local deadline=$((SECONDS + START_TIMEOUT))
+        until router_ready; do
+            pid_from_file "$pidfile" traefik >/dev/null || { show_log_tail "$logfile"; die "router: traefik exited during start-up"; }
+            [ $SECONDS -lt $deadline ] || { show_log_tail "$logfile"; die "router: traefik not ready in ${START_TIMEOUT}s"; }
+            sleep 0.3
+        done
+    fi
+    wait_gateway_programmed
+    log "router: Gateway $ROUTER_NAMESPACE/$ROUTER_GATEWAY programmed on http://127.0.0.1:$ROUTER_PORT"
+}
+
+router_stop() {
+    router_vars
+    local pid
+    if pid="$(pid_from_file "$ROUTER_DIR/traefik.pid" traefik)"; then
+        log "router: stopping traefik (pid $pid)"
+        stop_pid "$pid" traefik
+    fi
+    rm -f "$ROUTER_DIR/traefik.pid"
+}
+
+router_status() {
+    router_vars
+    if pid_from_file "$ROUTER_DIR/traefik.pid" traefik >/dev/null && router_ready; then
+        echo "router traefik: up (http://127.0.0.1:$ROUTER_PORT)"
+    else
+        echo "router traefik: down"
+        return 3
+    fi
+}
