@@ -175,8 +175,10 @@ def declare_basic_auth(
     implementation = ref.implementation if ref is not None else None
     scheme: Scheme = "sha" if implementation == "envoy" else "bcrypt"
     key = gateway.AUTH_KEYS.get(implementation or "", ingress.AUTH_KEY)
+    # The hashes live in Pulumi state only; they need the parent, not the Kubernetes provider.
+    hash_opts = pulumi.ResourceOptions(parent=opts.parent)
     lines = [
-        HtpasswdLine(f"{name}-basic-auth-{user}", user, password.get_secret_value(), scheme, opts=opts).line
+        HtpasswdLine(f"{name}-basic-auth-{user}", user, password.get_secret_value(), scheme, opts=hash_opts).line
         for user, password in sorted(settings.basic_auth.items())
     ]
     joined = pulumi.Output.all(*lines).apply(lambda values: "".join(f"{v}\n" for v in values))
