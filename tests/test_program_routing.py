@@ -231,3 +231,26 @@ def test_a_mirror_must_serve_the_aliases_endpoints(project_dir: Path) -> None:
     }
     with pytest.raises(pulumi.RunError, match="versions in a split must enable the same endpoints"):
         run_program(config, project_dir)
+
+
+@pytest.mark.parametrize(
+    ("aliases", "kept"), [({"prod": {V1: 90, V2: 10}}, True), ({"prod": {V1: 90, V2: 10}, "prod-canary": V2}, False)]
+)
+def test_the_canary_keeps_its_old_logical_name_as_a_pulumi_alias(
+    aliases: dict[str, Any], kept: bool, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Existing stacks' `<alias>-canary-ingress` is adopted, unless alias `<alias>-canary` now owns that name."""
+    import pulumi_kubernetes as k8s
+
+    seen: dict[str, list[Any]] = {}
+    real = k8s.networking.v1.Ingress
+
+    def recording(name: str, **kwargs: Any) -> Any:
+        seen[name] = list(kwargs["opts"].aliases or [])
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(k8s.networking.v1, "Ingress", recording)
+    run_program(base_config(aliases=aliases), project_dir)
+    legacy = [a.name for a in seen["prod-ingress-canary"]]
+    assert legacy == (["prod-canary-ingress"] if kept else [])
+    assert seen["prod-ingress"] == []
