@@ -12,16 +12,16 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
-from components import naming, routing_spec
-from components.alias_routing import AliasRouting, AliasRoutingArgs
+from components import naming
 from components.deployment_version import DeploymentVersion, DeploymentVersionArgs
 from components.image import BuildContext, prepare_context
 from components.plan import DeploymentPlan, build_plan
+from components.routing.model import Mirror
+from components.routing.resources import AliasRouting, AliasRoutingArgs, RoutingContext, declare_basic_auth
 from components.settings import StackSettings
 
 # Names of Secret objects, not secrets.
 PULL_SECRET = "registry-credentials"  # noqa: S105
-AUTH_SECRET = "basic-auth"  # noqa: S105
 
 
 @dataclass(frozen=True)
@@ -90,22 +90,14 @@ class ValohaiDeployment(pulumi.ComponentResource):
             pull_secret = PULL_SECRET
             depends_on.append(secret)
 
-        auth_secret = None
-        if s.basic_auth:
-            users = {user: pw.get_secret_value() for user, pw in s.basic_auth.items()}
-            secret = k8s.core.v1.Secret(
-                f"{name}-basic-auth",
-                metadata={
-                    "name": AUTH_SECRET,
-                    "namespace": namespace,
-                    "labels": naming.common_labels(s.project, "basic-auth"),
-                },
-                type="Opaque",
-                data=pulumi.Output.secret(routing_spec.basic_auth_data(users)),
-                opts=k8s_opts,
-            )
-            auth_secret = AUTH_SECRET
-            depends_on.append(secret)
+        basic_auth = declare_basic_auth(name, s, namespace, k8s_opts)
+        if basic_auth is not None:
+            depends_on += basic_auth.resources
+        routing = RoutingContext(
+            settings=s, namespace=namespace, auth_secret=basic_auth.secret_name if basic_auth else None
+        )
+        if s.ingress_class_name is not None:
+            pulumi.log.warn("ingressClassName is deprecated: set routing.ingress.className instead", self)
 
         children = pulumi.ResourceOptions(parent=self, providers=[self.provider])
         self.versions: dict[str, DeploymentVersion] = {}
@@ -120,7 +112,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
                     namespace=namespace,
                     registry=registry_args,
                     pull_secret=pull_secret,
-                    auth_secret=auth_secret,
+                    routing=routing,
                     depends_on=depends_on,
                 ),
                 opts=children,
@@ -129,16 +121,17 @@ class ValohaiDeployment(pulumi.ComponentResource):
         self.aliases: dict[str, AliasRouting] = {}
         for alias in s.aliases:
             weights = s.alias_weights(alias)
-            services = {v: {e: w.service_name for e, w in self.versions[v].workloads.items()} for v in weights}
+            mirror = s.alias_mirror(alias)
+            routed = [*weights, mirror.version] if mirror else list(weights)
+            services = {v: {e: w.service_name for e, w in self.versions[v].workloads.items()} for v in routed}
             self.aliases[alias] = AliasRouting(
                 alias,
                 AliasRoutingArgs(
                     alias=alias,
                     weights=weights,
                     services=services,
-                    settings=s,
-                    namespace=namespace,
-                    auth_secret=auth_secret,
+                    context=routing,
+                    mirror=Mirror(mirror.version, mirror.percent) if mirror else None,
                 ),
                 opts=children,
             )
@@ -148,7 +141,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
             "versionUrls": {v: c.urls for v, c in self.versions.items()},
             "aliasUrls": {a: c.urls for a, c in self.aliases.items()},
             "images": {v: c.images for v, c in self.versions.items()},
-            "aliases": {a: s.aliases[a] for a in s.aliases},
+            "aliases": {a: s.alias_config(a) for a in s.aliases},
         }
         self.register_outputs(self.outputs)
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_kubernetes as k8s
 
-from components import naming, routing_spec
+from components import naming
 from components.endpoint_workload import EndpointWorkload, EndpointWorkloadArgs
 from components.image import BuildContext
 from components.plan import VersionPlan
+from components.routing.model import version_route
+from components.routing.resources import RoutingContext, declare_route
 from components.settings import StackSettings
 from components.workload_spec import WorkloadInput
 
@@ -28,7 +28,7 @@ class DeploymentVersionArgs:
     namespace: pulumi.Input[str]
     registry: docker.RegistryArgs | None = None
     pull_secret: str | None = None
-    auth_secret: str | None = None
+    routing: RoutingContext | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -81,20 +81,9 @@ class DeploymentVersion(pulumi.ComponentResource):
                 opts=workload_opts,
             )
 
-        self.paths = {e: naming.url_prefix(s.owner, s.project, s.deployment, plan.name, e) for e in self.workloads}
-        routes = [routing_spec.Route(self.paths[e], w.service_name) for e, w in self.workloads.items()]
-        # Plain API dicts; the SDK accepts them as its *ArgsDict types, which mypy cannot relate.
-        metadata: Any = routing_spec.ingress_metadata(
-            name=naming.version_ingress_name(plan.name),
-            namespace=args.namespace,
-            project=s.project,
-            component="version-routing",
-            labels={"app.kubernetes.io/version": naming.label_value(plan.name)},
-            auth_secret=args.auth_secret,
-            realm=f"{s.owner}/{s.project}",
-        )
-        spec: Any = routing_spec.ingress_spec(routes, s.ingress_class_name, s.host, s.tls_secret_name)
-        self.ingress = k8s.networking.v1.Ingress(f"{name}-ingress", metadata=metadata, spec=spec, opts=child)
-        tls = bool(s.tls_secret_name)
-        self.urls = {e: routing_spec.url(s.host, tls, path) for e, path in self.paths.items()}
+        routing = args.routing or RoutingContext(settings=s, namespace=args.namespace)
+        self.route = version_route(routing.site, plan.name, self.workloads)
+        services = {plan.name: {e: w.service_name for e, w in self.workloads.items()}}
+        self.route_objects = declare_route(name, self.route, services, routing, child)
+        self.urls = routing.urls(self.route)
         self.register_outputs({"urls": self.urls, "images": self.images})

@@ -235,7 +235,10 @@ def _check_splits(settings: StackSettings, plan: DeploymentPlan, problems: list[
     """Both sides of a traffic split must serve the same endpoints, or some URLs would 404 by chance."""
     for alias in settings.aliases:
         weights = settings.alias_weights(alias)
-        versions = [plan.versions[v] for v in weights if v in plan.versions]
+        mirror = settings.alias_mirror(alias)
+        # A mirror gets a copy of every request the alias serves, so it must serve the same endpoints.
+        routed = [*weights, mirror.version] if mirror else list(weights)
+        versions = [plan.versions[v] for v in dict.fromkeys(routed) if v in plan.versions]
         served = {v.name: sorted(e.name for e in v.endpoints) for v in versions}
         if len({tuple(s) for s in served.values()}) > 1:
             detail = "; ".join(f"{v}: {', '.join(s)}" for v, s in served.items())

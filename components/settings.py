@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from difflib import get_close_matches
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -93,7 +93,7 @@ def _by_shape(value: Any) -> str:
 
 
 # Discriminated by shape, so a bad URL source reports the URL problem alone, not also "not a string".
-_UNION_TAGS = ("plain", "mapping")
+_UNION_TAGS = ("plain", "mapping", "split")
 FileSource = Annotated[Annotated[str, Tag("plain")] | Annotated[UrlSource, Tag("mapping")], Discriminator(_by_shape)]
 
 
@@ -138,9 +138,67 @@ class Autoscaling(_Settings):
         return self
 
 
+class AliasMirror(_Settings):
+    """Shadow traffic: a copy of `percent` % of the alias's requests also goes to `version`."""
+
+    version: str
+    percent: Annotated[int, Field(ge=1, le=100)]
+
+
+class AliasSplit(_Settings):
+    """The long alias form: `{versions: {version: weight}, mirror: {version, percent}}`."""
+
+    versions: dict[str, int]
+    mirror: AliasMirror | None = None
+
+
+def _alias_shape(value: Any) -> str:
+    # A version may be named "versions", so the long form is recognised by its value's shape too.
+    if isinstance(value, dict) and isinstance(value.get("versions"), dict):
+        return "split"
+    return _by_shape(value)
+
+
 AliasTarget = Annotated[
-    Annotated[str, Tag("plain")] | Annotated[dict[str, int], Tag("mapping")], Discriminator(_by_shape)
+    Annotated[str, Tag("plain")] | Annotated[dict[str, int], Tag("mapping")] | Annotated[AliasSplit, Tag("split")],
+    Discriminator(_alias_shape),
 ]
+
+
+class GatewayRef(_Settings):
+    """The Gateway (Gateway API) every HTTPRoute attaches to; the cluster admin owns it."""
+
+    name: str
+    namespace: str
+    section_name: str | None = None
+    # Basic auth and mirrors are not in the core API: what the implementation offers decides.
+    implementation: Literal["traefik", "envoy", "other"] = "other"
+    # TLS is terminated at the Gateway's listener, so only the URLs this program prints need it.
+    scheme: Literal["https", "http"] = "https"
+
+
+class IngressRouting(_Settings):
+    class_name: str | None = None
+    # Critical risk in ingress-nginx's annotation table: only when the cluster admin allows it.
+    prefix_header_snippet: bool = False
+
+
+class Routing(_Settings):
+    kind: Literal["ingress", "gateway"] = "ingress"
+    gateway: GatewayRef | None = None
+    ingress: IngressRouting = Field(default_factory=IngressRouting)
+
+    @model_validator(mode="after")
+    def _matching_section(self) -> Routing:
+        if self.kind == "gateway" and self.gateway is None:
+            raise ValueError(
+                "kind gateway needs gateway: {name, namespace, implementation}, the Gateway the routes attach to"
+            )
+        if self.kind == "ingress" and self.gateway is not None:
+            raise ValueError("gateway is only used with kind gateway; set kind: gateway or remove gateway")
+        if self.kind == "gateway" and self.ingress != IngressRouting():
+            raise ValueError("ingress is only used with kind ingress; remove ingress or set kind: ingress")
+        return self
 
 
 class StackSettings(_Settings):
@@ -154,7 +212,9 @@ class StackSettings(_Settings):
     registry_auth: RegistryAuth | None = None
     target: Target
     host: str | None = None
-    ingress_class_name: str = "nginx"
+    # Deprecated: routing.ingress.className replaces it; still read so existing stacks keep working.
+    ingress_class_name: str | None = None
+    routing: Routing = Field(default_factory=Routing)
     tls_secret_name: str | None = None
     build_network: str | None = None
     versions: dict[str, Version] = Field(default_factory=dict)
@@ -206,39 +266,104 @@ class StackSettings(_Settings):
                 problems.append(f"{where}: alias names are lowercase letters, digits and '-', starting with a letter")
             if alias in self.versions:
                 problems.append(f"{where}: an alias cannot share its name with a version (both are URL segments)")
-            weights = {target: 100} if isinstance(target, str) else target
+            weights = self._weights(target)
             problems += self._weight_problems(where, weights)
+            mirror = target.mirror if isinstance(target, AliasSplit) else None
+            named = [*weights, mirror.version] if mirror else list(weights)
             problems += [
                 f"{where}: points to version '{version}', which is not in versions; "
                 f"point it at one of: {', '.join(self.versions) or '(no versions)'}, or add that version back"
-                for version in weights
+                for version in dict.fromkeys(named)
                 if version not in self.versions
             ]
+            if mirror:
+                problems += self._mirror_problems(where, mirror)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _weight_problems(self, where: str, weights: dict[str, int]) -> list[str]:
+        if not weights:
+            return [f"{where}: name a version, or a map of version: weight"]
+        gateway = self.routing.kind == "gateway"
+        if len(weights) == 1 and not gateway:
+            return []
+        problems = []
+        if len(weights) > 2 and not gateway:
+            # ingress-nginx routes one canary per host and path, so a split has two sides.
+            problems.append(
+                f"{where}: a traffic split takes exactly 2 versions with routing.kind ingress (got {len(weights)}); "
+                "routing.kind gateway splits across any number"
+            )
+        low, high = (1, 100) if gateway else (1, 99)
+        if any(w < low or w > high for w in weights.values()):
+            problems.append(f"{where}: each weight of a split must be between {low} and {high}")
+        if sum(weights.values()) != 100:
+            problems.append(f"{where}: weights must sum to 100 (got {sum(weights.values())})")
+        return problems
+
+    def _mirror_problems(self, where: str, mirror: AliasMirror) -> list[str]:
+        gateway = self.routing.gateway
+        if gateway is None:
+            return [f"{where}.mirror: mirrored traffic needs routing.kind gateway (an Ingress cannot mirror)"]
+        if gateway.implementation == "traefik":
+            # Traefik refuses a route with a filter it does not implement, RequestMirror among them
+            # (pkg/provider/kubernetes/gateway/httproute.go, loadMiddlewares: "unsupported filter").
+            return [f"{where}.mirror: Traefik does not implement RequestMirror; remove the mirror"]
+        return []
+
+    @model_validator(mode="after")
+    def _routing(self) -> StackSettings:
+        problems = []
+        ingress = self.routing.ingress
+        if self.ingress_class_name is not None and ingress.class_name is not None:
+            problems.append(
+                "ingressClassName: deprecated, and routing.ingress.className is set too; "
+                "remove ingressClassName (routing.ingress.className wins)"
+            )
+        gateway = self.routing.gateway
+        if gateway is not None:
+            if self.ingress_class_name is not None:
+                problems.append("ingressClassName: only used with routing.kind ingress; remove it")
+            if self.tls_secret_name is not None:
+                problems.append(
+                    "tlsSecretName: with routing.kind gateway the Gateway's listener holds the certificate; "
+                    "remove tlsSecretName (routing.gateway.scheme sets the URLs' scheme)"
+                )
+            if self.basic_auth and gateway.implementation == "other":
+                problems.append(
+                    "basicAuth: Gateway API has no basic auth of its own; set routing.gateway.implementation "
+                    "to traefik or envoy (the Gateway's implementation), or remove basicAuth"
+                )
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
     @staticmethod
-    def _weight_problems(where: str, weights: dict[str, int]) -> list[str]:
-        if not weights:
-            return [f"{where}: name a version, or a map of version: weight"]
-        if len(weights) == 1:
-            return []
-        problems = []
-        if len(weights) > 2:
-            # ingress-nginx routes one canary per host and path, so a split has two sides.
-            problems.append(f"{where}: a traffic split takes exactly 2 versions (got {len(weights)})")
-        if any(w < 1 or w > 99 for w in weights.values()):
-            problems.append(f"{where}: each weight of a split must be between 1 and 99")
-        if sum(weights.values()) != 100:
-            problems.append(f"{where}: weights must sum to 100 (got {sum(weights.values())})")
-        return problems
+    def _weights(target: str | dict[str, int] | AliasSplit) -> dict[str, int]:
+        if isinstance(target, str):
+            return {target: 100}
+        return dict(target.versions if isinstance(target, AliasSplit) else target)
 
     def alias_weights(self, alias: str) -> dict[str, int]:
         """Version -> weight, heaviest first (it takes the primary route); a plain alias is 100."""
-        target = self.aliases[alias]
-        weights = {target: 100} if isinstance(target, str) else dict(target)
+        weights = self._weights(self.aliases[alias])
         return dict(sorted(weights.items(), key=lambda kv: -kv[1]))
+
+    def alias_mirror(self, alias: str) -> AliasMirror | None:
+        target = self.aliases[alias]
+        return target.mirror if isinstance(target, AliasSplit) else None
+
+    def alias_config(self, alias: str) -> str | dict[str, Any]:
+        """The alias as the user wrote it, in plain data (for outputs)."""
+        target = self.aliases[alias]
+        if isinstance(target, AliasSplit):
+            return target.model_dump(by_alias=True, exclude_none=True)
+        return target if isinstance(target, str) else dict(target)
+
+    @property
+    def ingress_class(self) -> str:
+        return self.routing.ingress.class_name or self.ingress_class_name or "nginx"
 
     @property
     def registry_server(self) -> str:
@@ -255,7 +380,9 @@ class StackSettings(_Settings):
         return own or Replicas(min=self.autoscaling.min_replicas, max=self.autoscaling.max_replicas)
 
 
-OPTIONAL_KEYS = frozenset({"deployment", "registryAuth", "host", "tlsSecretName", "buildNetwork", "basicAuth"})
+OPTIONAL_KEYS = frozenset(
+    {"deployment", "registryAuth", "host", "ingressClassName", "tlsSecretName", "buildNetwork", "basicAuth", "routing"}
+)
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())
 
 

@@ -24,6 +24,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 SECRET_KEYS = ("basicAuth", "registryAuth")
 
+from components.routing.htpasswd import HtpasswdLine, HtpasswdProvider  # noqa: E402  (needs ROOT on sys.path)
+
+HTPASSWD_TYPE = f"pulumi-python:{HtpasswdLine._resource_type_name}"
+
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
@@ -68,6 +72,11 @@ def fake_digest(image_name: str) -> str:
     return f"{image_name}@sha256:{hashlib.sha256(image_name.encode()).hexdigest()}"
 
 
+# Dynamic resources' outputs by logical name, kept across runs like the engine's state, so a
+# re-run goes through the provider's diff instead of creating again.
+DYNAMIC_STATE: dict[str, dict[str, Any]] = {}
+
+
 class Recorder(pulumi.runtime.Mocks):
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -79,7 +88,21 @@ class Recorder(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if args.typ == "docker:index/image:Image":
             outputs["repoDigest"] = fake_digest(args.inputs["imageName"])
+        if args.typ == HTPASSWD_TYPE:
+            outputs = self._dynamic(args.name, inputs)
         return f"{args.name}-id", outputs
+
+    def _dynamic(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        provider = HtpasswdProvider()
+        old = DYNAMIC_STATE.get(name)
+        if old is None:
+            outs = provider.create(inputs).outs or {}
+        elif provider.diff(name, old, inputs).changes:
+            outs = provider.update(name, old, inputs).outs or {}
+        else:
+            outs = old
+        DYNAMIC_STATE[name] = outs
+        return dict(outs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None

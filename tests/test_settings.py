@@ -32,7 +32,7 @@ def test_pulumi_yaml_defaults_mean_unset() -> None:
     assert settings.host is None and settings.tls_secret_name is None and settings.build_network is None
     assert settings.basic_auth is None and settings.registry_auth is None
     assert settings.code_repository == "." and settings.valohai_yaml == "valohai.yaml"
-    assert settings.ingress_class_name == "nginx"
+    assert settings.ingress_class == "nginx" and settings.routing.kind == "ingress"
     assert settings.namespace == "mnist-americas"
     assert (settings.autoscaling.min_replicas, settings.autoscaling.max_replicas) == (1, 3)
     assert settings.autoscaling.target_cpu_utilization_percentage == 70

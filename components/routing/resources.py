@@ -1,0 +1,203 @@
+"""Routing as Pulumi resources: route objects per version and alias, the alias component, basic auth.
+
+Logical names stay those of the Ingress-only program (`<version>-ingress`, `<alias>-ingress`), so
+existing ingress stacks keep their objects; gateway objects are `<name>-route` and
+`<name>-security-policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import naming
+from components.routing import gateway, ingress
+from components.routing.htpasswd import HtpasswdLine, Scheme
+from components.routing.model import Mirror, Route, Site, alias_route, url
+from components.settings import StackSettings
+
+# Names of objects, not secrets.
+AUTH_SECRET = "basic-auth"  # noqa: S105
+AUTH_MIDDLEWARE = "basic-auth"
+
+
+@dataclass(frozen=True)
+class RoutingContext:
+    """What every route of a deployment shares: settings, namespace, and the basic-auth Secret's name."""
+
+    settings: StackSettings
+    namespace: pulumi.Input[str]
+    auth_secret: str | None = None
+
+    @property
+    def site(self) -> Site:
+        s = self.settings
+        return Site(s.owner, s.project, s.deployment)
+
+    @property
+    def scheme(self) -> str:
+        s = self.settings
+        if s.routing.gateway is not None:
+            return s.routing.gateway.scheme
+        return "https" if s.tls_secret_name else "http"
+
+    def urls(self, route: Route) -> dict[str, str]:
+        return {rule.endpoint: url(self.settings.host, self.scheme, rule.prefix) for rule in route.rules}
+
+    def ingress_options(self) -> ingress.IngressOptions:
+        s = self.settings
+        return ingress.IngressOptions(
+            class_name=s.ingress_class,
+            host=s.host,
+            tls_secret=s.tls_secret_name,
+            project=s.project,
+            namespace=self.namespace,
+            auth_secret=self.auth_secret,
+            realm=f"{s.owner}/{s.project}",
+            prefix_header_snippet=s.routing.ingress.prefix_header_snippet,
+        )
+
+    def gateway_options(self) -> gateway.GatewayOptions:
+        s = self.settings
+        ref = s.routing.gateway
+        assert ref is not None, "settings validation requires routing.gateway with kind gateway"
+        return gateway.GatewayOptions(
+            gateway_name=ref.name,
+            gateway_namespace=ref.namespace,
+            section_name=ref.section_name,
+            implementation=ref.implementation,
+            host=s.host,
+            project=s.project,
+            namespace=self.namespace,
+            auth_middleware=AUTH_MIDDLEWARE if self.auth_secret else None,
+        )
+
+
+def declare_route(
+    name: str,
+    route: Route,
+    services: Mapping[str, Mapping[str, pulumi.Input[str]]],
+    ctx: RoutingContext,
+    opts: pulumi.ResourceOptions,
+) -> list[pulumi.CustomResource]:
+    """The route's objects as children of `opts.parent`; `name` is the version or alias (the parent's name)."""
+    if ctx.settings.routing.kind == "gateway":
+        return _gateway_objects(name, route, services, ctx, opts)
+    declared: list[pulumi.CustomResource] = []
+    for item in ingress.ingresses(route, services, ctx.ingress_options()):
+        logical, options = f"{name}-ingress", opts
+        if item.canary:
+            # `<alias>-canary-ingress` was also alias `<alias>-canary`'s own Ingress; the new name
+            # cannot collide, and the old one is kept as a Pulumi alias when no such alias exists.
+            logical = f"{name}-ingress-canary"
+            if f"{name}-canary" not in ctx.settings.aliases:
+                legacy = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-canary-ingress")])
+                options = pulumi.ResourceOptions.merge(opts, legacy)
+        # Plain API dicts; the SDK accepts them as its *ArgsDict types, which mypy cannot relate.
+        metadata: Any = item.metadata
+        spec: Any = item.spec
+        declared.append(k8s.networking.v1.Ingress(logical, metadata=metadata, spec=spec, opts=options))
+    return declared
+
+
+def _gateway_objects(
+    name: str,
+    route: Route,
+    services: Mapping[str, Mapping[str, pulumi.Input[str]]],
+    ctx: RoutingContext,
+    opts: pulumi.ResourceOptions,
+) -> list[pulumi.CustomResource]:
+    options = ctx.gateway_options()
+    manifest = gateway.http_route(route, services, options)
+    declared: list[pulumi.CustomResource] = [_custom(f"{name}-route", manifest, opts)]
+    if ctx.auth_secret and options.implementation == "envoy":
+        policy = gateway.envoy_security_policy(route, ctx.auth_secret, options)
+        declared.append(_custom(f"{name}-security-policy", policy, opts))
+    return declared
+
+
+def _custom(logical: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    return k8s.apiextensions.CustomResource(
+        logical,
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        metadata=manifest["metadata"],
+        spec=manifest["spec"],
+        opts=opts,
+    )
+
+
+@dataclass(frozen=True)
+class AliasRoutingArgs:
+    alias: str
+    # version -> weight, heaviest first; each version's endpoint -> Service name.
+    weights: dict[str, int]
+    services: Mapping[str, Mapping[str, pulumi.Input[str]]]
+    context: RoutingContext
+    mirror: Mirror | None = None
+
+
+class AliasRouting(pulumi.ComponentResource):
+    """An alias's route objects; named from the alias alone, so a move is an in-place update."""
+
+    def __init__(self, name: str, args: AliasRoutingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("valohai:index:AliasRouting", name, None, opts)
+        primary = next(iter(args.weights))
+        endpoints = list(args.services[primary])
+        self.route = alias_route(args.context.site, args.alias, args.weights, endpoints, args.mirror)
+        self.objects = declare_route(name, self.route, args.services, args.context, pulumi.ResourceOptions(parent=self))
+        self.urls = args.context.urls(self.route)
+        self.register_outputs({"urls": self.urls, "versions": args.weights})
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    secret: k8s.core.v1.Secret
+    middleware: pulumi.CustomResource | None
+    secret_name: str = AUTH_SECRET
+
+    @property
+    def resources(self) -> list[pulumi.Resource]:
+        return [self.secret, *([self.middleware] if self.middleware else [])]
+
+
+def declare_basic_auth(
+    name: str, settings: StackSettings, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> BasicAuth | None:
+    """The htpasswd Secret in the key and format the routing reads, plus Traefik's Middleware."""
+    if not settings.basic_auth:
+        return None
+    ref = settings.routing.gateway
+    implementation = ref.implementation if ref is not None else None
+    scheme: Scheme = "sha" if implementation == "envoy" else "bcrypt"
+    key = gateway.AUTH_KEYS.get(implementation or "", ingress.AUTH_KEY)
+    # The hashes live in Pulumi state only; they need the parent, not the Kubernetes provider.
+    hash_opts = pulumi.ResourceOptions(parent=opts.parent)
+    lines = [
+        HtpasswdLine(f"{name}-basic-auth-{user}", user, password.get_secret_value(), scheme, opts=hash_opts).line
+        for user, password in sorted(settings.basic_auth.items())
+    ]
+    joined = pulumi.Output.all(*lines).apply(lambda values: "".join(f"{v}\n" for v in values))
+    content: pulumi.Output[str] = pulumi.Output.secret(joined)
+    secret = k8s.core.v1.Secret(
+        f"{name}-basic-auth",
+        metadata={
+            "name": AUTH_SECRET,
+            "namespace": namespace,
+            "labels": naming.common_labels(settings.project, "basic-auth"),
+        },
+        type="Opaque",
+        string_data={key: content},
+        opts=opts,
+    )
+    middleware = None
+    if implementation == "traefik":
+        manifest = gateway.traefik_middleware(
+            AUTH_MIDDLEWARE, AUTH_SECRET, f"{settings.owner}/{settings.project}", settings.project, namespace
+        )
+        middleware = _custom(f"{name}-basic-auth-middleware", manifest, opts)
+    return BasicAuth(secret=secret, middleware=middleware)
