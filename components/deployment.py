@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,16 @@ import pulumi_kubernetes as k8s
 
 from components import naming, routing_spec
 from components.alias_routing import AliasRouting, AliasRoutingArgs
+from components.config_secrets import ConfigSecrets
 from components.deployment_version import DeploymentVersion, DeploymentVersionArgs
 from components.image import BuildContext, prepare_context
 from components.plan import DeploymentPlan, build_plan
-from components.settings import StackSettings
+from components.settings import RegistryPullAuth, StackSettings
+from components.workload_spec import network_policy_spec
 
-# Names of Secret objects, not secrets.
-PULL_SECRET = "registry-credentials"  # noqa: S105
-AUTH_SECRET = "basic-auth"  # noqa: S105
+# Pod Security Admission: the namespace admits only pods that meet the `restricted` profile,
+# and says so in audit logs and client warnings too. https://kubernetes.io/docs/concepts/security/pod-security-admission/
+PSA_LABELS = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,12 @@ class PreparedDeployment:
     plan: DeploymentPlan
     contexts: dict[str, dict[str, BuildContext]]
     project_dir: Path
+    secrets: ConfigSecrets = field(default_factory=ConfigSecrets)
 
 
-def prepare(settings: StackSettings, project_dir: Path, build_root: Path | None = None) -> PreparedDeployment:
+def prepare(
+    settings: StackSettings, project_dir: Path, build_root: Path | None = None, secrets: ConfigSecrets | None = None
+) -> PreparedDeployment:
     plan = build_plan(settings, project_dir)
     root = build_root or project_dir / ".build"
     contexts = {
@@ -44,7 +49,9 @@ def prepare(settings: StackSettings, project_dir: Path, build_root: Path | None 
         }
         for name, version in plan.versions.items()
     }
-    return PreparedDeployment(settings=settings, plan=plan, contexts=contexts, project_dir=project_dir)
+    return PreparedDeployment(
+        settings=settings, plan=plan, contexts=contexts, project_dir=project_dir, secrets=secrets or ConfigSecrets()
+    )
 
 
 class ValohaiDeployment(pulumi.ComponentResource):
@@ -65,30 +72,54 @@ class ValohaiDeployment(pulumi.ComponentResource):
         if target.create_namespace:
             ns = k8s.core.v1.Namespace(
                 f"{name}-namespace",
-                metadata={"name": s.namespace, "labels": naming.common_labels(s.project, "namespace")},
-                opts=k8s_opts,
+                metadata={
+                    "name": s.namespace,
+                    "labels": {**naming.common_labels(s.project, "namespace"), **PSA_LABELS},
+                },
+                # Shared-volume claims and other teams' objects may live in it: `pulumi destroy` and a
+                # new target.namespace leave it in place (README, "Removing a stack's namespace").
+                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(retain_on_delete=True)),
             )
             namespace = ns.metadata.name
 
-        registry_args, pull_secret = None, None
+        registry_args = None
         if s.registry_auth is not None:
-            server = s.registry_server
-            username = s.registry_auth.username
-            password = pulumi.Output.secret(s.registry_auth.password.get_secret_value())
-            registry_args = docker.RegistryArgs(server=server, username=username, password=password)
+            # Credentials are inputs of the Image, but not part of its diff (toolchain/pulumi-docker):
+            # rotating them never rebuilds or re-pushes an image.
+            registry_args = docker.RegistryArgs(
+                server=s.registry_server,
+                username=self._maybe_secret(s.registry_auth.username, "registryAuth", args.secrets),
+                password=pulumi.Output.secret(s.registry_auth.password.get_secret_value()),
+            )
+        pull_secret = None
+        if s.pull_auth is not None:
+            secret_name = naming.pull_secret_name(s.deployment)
             secret = k8s.core.v1.Secret(
                 f"{name}-registry-credentials",
                 metadata={
-                    "name": PULL_SECRET,
+                    "name": secret_name,
                     "namespace": namespace,
                     "labels": naming.common_labels(s.project, "registry-credentials"),
                 },
                 type="kubernetes.io/dockerconfigjson",
-                string_data={".dockerconfigjson": password.apply(lambda p: _docker_config(server, username, p))},
+                string_data={".dockerconfigjson": _docker_config_output(s.registry_server, s.pull_auth)},
                 opts=k8s_opts,
             )
-            pull_secret = PULL_SECRET
+            pull_secret = secret_name
             depends_on.append(secret)
+
+        if s.network_policy.enabled:
+            policy: Any = network_policy_spec(s.project, s.network_policy)
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network-policy",
+                metadata={
+                    "name": naming.network_policy_name(s.deployment),
+                    "namespace": namespace,
+                    "labels": naming.common_labels(s.project, "network-policy"),
+                },
+                spec=policy,
+                opts=k8s_opts,
+            )
 
         auth_secret = None
         if s.basic_auth:
@@ -96,7 +127,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
             secret = k8s.core.v1.Secret(
                 f"{name}-basic-auth",
                 metadata={
-                    "name": AUTH_SECRET,
+                    "name": naming.auth_secret_name(s.deployment),
                     "namespace": namespace,
                     "labels": naming.common_labels(s.project, "basic-auth"),
                 },
@@ -104,10 +135,17 @@ class ValohaiDeployment(pulumi.ComponentResource):
                 data=pulumi.Output.secret(routing_spec.basic_auth_data(users)),
                 opts=k8s_opts,
             )
-            auth_secret = AUTH_SECRET
+            auth_secret = naming.auth_secret_name(s.deployment)
             depends_on.append(secret)
 
         children = pulumi.ResourceOptions(parent=self, providers=[self.provider])
+        # Today's logical names of every version's images and workloads: an alias to an old name
+        # one of them now holds would make two resources claim one URN.
+        taken_names = frozenset(
+            naming.logical_name(v, part)
+            for v, version in args.plan.versions.items()
+            for part in [*(e.name for e in version.endpoints), *(f"{i.key}-image" for i in version.images)]
+        )
         self.versions: dict[str, DeploymentVersion] = {}
         for version_name, version in args.plan.versions.items():
             self.versions[version_name] = DeploymentVersion(
@@ -122,6 +160,8 @@ class ValohaiDeployment(pulumi.ComponentResource):
                     pull_secret=pull_secret,
                     auth_secret=auth_secret,
                     depends_on=depends_on,
+                    secret_env=args.secrets.env.get(version_name, frozenset()),
+                    taken_names=taken_names,
                 ),
                 opts=children,
             )
@@ -151,6 +191,16 @@ class ValohaiDeployment(pulumi.ComponentResource):
             "aliases": {a: s.aliases[a] for a in s.aliases},
         }
         self.register_outputs(self.outputs)
+
+    @staticmethod
+    def _maybe_secret(value: str, key: str, secrets: ConfigSecrets) -> pulumi.Input[str]:
+        """`value` as a secret Output when its config key was set with --secret."""
+        return pulumi.Output.secret(value) if key in secrets.keys else value
+
+
+def _docker_config_output(server: str, auth: RegistryPullAuth) -> pulumi.Output[str]:
+    password = pulumi.Output.secret(auth.password.get_secret_value())
+    return password.apply(lambda p: _docker_config(server, auth.username, p))
 
 
 def _docker_config(server: str, user: str, password: str) -> str:

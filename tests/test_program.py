@@ -34,6 +34,7 @@ def test_resource_identity_is_pinned(project_dir: Path) -> None:
         ("valohai:index:Deployment", "deployment"),
         ("pulumi:providers:kubernetes", "deployment-kubernetes"),
         ("kubernetes:core/v1:Namespace", "deployment-namespace"),
+        ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "deployment-network-policy"),
         ("valohai:index:AliasRouting", "production"),
         ("kubernetes:networking.k8s.io/v1:Ingress", "production-ingress"),
         ("valohai:index:AliasRouting", "staging"),
@@ -279,6 +280,7 @@ def _rich_config() -> dict[str, Any]:
         aliases={"production": V1, "staging": {V2: 90, V1: 10}},
         basicAuth={"alice": "wonderland", "bob": "builder"},
         registryAuth={"username": "ci", "password": "s3cret"},
+        registryPullAuth={"username": "puller", "password": "read-only"},
     )
 
 
@@ -315,7 +317,7 @@ def test_every_endpoint_field_reaches_the_pod(tmp_path: Path) -> None:
     assert env["VH_DEFAULT_PREFIX"] == f"/acme/mnist/test/{V1}/predict"
     assert env["VH_WSGI_APP"] == "app.serve:application"
     assert env["LOG_LEVEL"] == "debug" and env["PORT"] == "9000"
-    assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}]
+    assert pod["imagePullSecrets"] == [{"name": "test-registry-credentials"}]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     shell = _manifest(run.by_name(f"{V1}-shell-deployment").inputs)["spec"]["template"]["spec"]["containers"][0]
     assert shell["command"] == ["python", "-m", "http.server", "8000"]
@@ -392,7 +394,7 @@ def test_basic_auth_protects_every_route_and_is_stable(tmp_path: Path) -> None:
     for ingress in first.of_type("Ingress"):
         annotations = ingress.inputs["metadata"]["annotations"]
         assert annotations["nginx.ingress.kubernetes.io/auth-type"] == "basic", ingress.name
-        assert annotations["nginx.ingress.kubernetes.io/auth-secret"] == "basic-auth"
+        assert annotations["nginx.ingress.kubernetes.io/auth-secret"] == "test-basic-auth"
 
 
 def test_outputs_list_urls_images_and_aliases(project_dir: Path) -> None:
