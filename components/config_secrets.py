@@ -94,9 +94,12 @@ def read_stack_file(project_dir: Path, project: str, stack: str) -> dict[str, An
     """This project's keys in the stack's config file (`stackConfigDir` honoured), or None if unreadable."""
     directory = project_dir
     try:
-        declared = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
-        if isinstance(declared, dict) and isinstance(declared.get("stackConfigDir"), str):
-            directory = project_dir / declared["stackConfigDir"]
+        declared = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        declared = None
+    if isinstance(declared, dict) and isinstance(declared.get("stackConfigDir"), str):
+        directory = project_dir / declared["stackConfigDir"]
+    try:
         # A fully qualified stack (org/project/stack) keeps its file under the last part.
         data = yaml.safe_load((directory / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml").read_text())
     except (OSError, yaml.YAMLError):

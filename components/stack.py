@@ -46,19 +46,30 @@ def load(project_dir: Path | None = None) -> PreparedDeployment:
         raise pulumi.RunError(f"{len(err.problems)} problem(s) in the stack's configuration:\n{err}") from None
 
 
-# What the plan reads; the other required keys get placeholders the plan never looks at.
+# What the plan and the alias checks read; the other required keys get placeholders neither looks at.
 _PLAN_KEYS = ("codeRepository", "codeDirectory", "valohaiYaml", "versions")
 _PLACEHOLDERS = {"owner": "x", "project": "x", "registry": "x/x", "target": {"renderDirectory": "x"}}
 
 
 def _plan_problems(values: dict[str, object], project_dir: Path) -> list[str]:
-    """The versions' problems on their own, so a run with bad settings reports bad versions too."""
+    """Problems the settings check could not reach, so one run reports them all.
+
+    pydantic skips the cross-key (alias) checks once a field is bad, and the plan needs valid
+    settings: both run again here on just the keys they read.
+    """
+    chosen = {key: values[key] for key in (*_PLAN_KEYS, "aliases") if key in values}
+    problems: list[str] = []
     try:
-        settings = settings_from_config(_PLACEHOLDERS | {key: values[key] for key in _PLAN_KEYS if key in values}, "x")
-    except ConfigError:
-        return []  # problems of these keys' own values are among the settings problems already
+        settings = settings_from_config(_PLACEHOLDERS | chosen, "x")
+    except ConfigError as err:
+        problems += err.problems
+        chosen.pop("aliases", None)
+        try:
+            settings = settings_from_config(_PLACEHOLDERS | chosen, "x")
+        except ConfigError:
+            return problems  # the versions' own problems are among the settings problems already
     try:
         build_plan(settings, project_dir)
     except ConfigError as err:
-        return err.problems
-    return []
+        problems += err.problems
+    return problems

@@ -155,7 +155,8 @@ def base_config(**overrides: Any) -> dict[str, Any]:
         "owner": "acme",
         "project": "mnist",
         "codeRepository": "code",
-        "registry": "registry.example.com/acme/mnist",
+        # A '-' in the host (as in Artifact Registry's) must not confuse anything that reads image names.
+        "registry": "us-central1-docker.pkg.dev/acme-ml/mnist",
         "target": {"kubeconfig": "kubeconfig.yaml"},
         "host": "models.example.com",
         "tlsSecretName": "models-tls",

@@ -218,8 +218,11 @@ def test_bad_versions_fail_before_any_resource(version: dict[str, Any], expected
 def test_all_problems_are_reported_together(project_dir: Path) -> None:
     config = base_config(aliases={"production": "nope"})
     config["versions"][V2]["files"] = {}
-    message = _fails(config, project_dir)
-    assert "aliases.production" in message and "problem(s)" in message
+    lines = _fails(config, project_dir).splitlines()
+    # A settings problem (the alias) and a plan problem (the version's files), from one run.
+    assert lines[0] == "2 problem(s) in the stack's configuration:"
+    assert lines[1].startswith("config: aliases.production: points to version 'nope', which is not in versions")
+    assert lines[2].startswith(f"config: versions.{V2}.files.predict-digit.model: missing")
 
 
 def test_broken_valohai_yaml_at_the_versions_commit_fails(tmp_path: Path) -> None:
@@ -406,7 +409,7 @@ def test_outputs_list_urls_images_and_aliases(project_dir: Path) -> None:
     )
     assert out["aliases"] == {"production": V1, "staging": V2}
     image = out["images"][V1]["predict-digit"]
-    assert image.startswith(f"registry.example.com/acme/mnist/test:{V1}-") and "@sha256:" in image
+    assert image.startswith(f"us-central1-docker.pkg.dev/acme-ml/mnist/test:{V1}-") and "@sha256:" in image
     deployment = run.by_name(f"{V1}-predict-digit-deployment").inputs
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
 
@@ -418,10 +421,15 @@ def test_images_are_tagged_by_content(project_dir: Path) -> None:
     assert names == {r.name: r.inputs["imageName"] for r in again.of_type("image:Image")}
     slim = [n for k, n in names.items() if "slim" in k]
     full = [n for k, n in names.items() if "slim" not in k]
+
+    def content(image_name: str) -> str:
+        tag = image_name.rsplit(":", 1)[1]
+        return tag.rsplit("-", 1)[1]
+
     # Same code, same base: the same content key under each version's tag.
-    assert slim[0].split("-", 1)[1] == slim[1].split("-", 1)[1]
+    assert content(slim[0]) == content(slim[1])
     # Different model file: different content.
-    assert full[0].split("-", 1)[1] != full[1].split("-", 1)[1]
+    assert content(full[0]) != content(full[1])
     assert all(r.inputs["buildOnPreview"] is False for r in run.of_type("image:Image"))
 
 
