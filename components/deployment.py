@@ -77,7 +77,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
                     "labels": {**naming.common_labels(s.project, "namespace"), **PSA_LABELS},
                 },
                 # Shared-volume claims and other teams' objects may live in it: `pulumi destroy` and a
-                # new target.namespace leave it in place (README, "Removing a stack's namespace").
+                # new target.namespace leave it in place (README, "Security notes", says how to remove it).
                 opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(retain_on_delete=True)),
             )
             namespace = ns.metadata.name
