@@ -74,3 +74,10 @@ def test_push_credentials_are_not_the_pods_pull_secret(stack: LocalStack) -> Non
     assert not [r for r in _resources(stack, "core/v1:Secret") if r["urn"].endswith("-registry-credentials")]
     for deployment in _resources(stack, "apps/v1:Deployment"):
         assert "imagePullSecrets" not in deployment["inputs"]["spec"]["template"]["spec"]
+
+
+def test_destroy_keeps_the_namespace(stack: LocalStack) -> None:
+    result = stack.pulumi("destroy", "--yes")
+    assert [r["type"] for r in stack.resources()] in ([], ["pulumi:pulumi:Stack"])
+    # retainOnDelete: the engine drops the Namespace from state without deleting it.
+    assert "deployment-namespace" in result.stdout
