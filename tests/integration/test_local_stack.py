@@ -84,7 +84,15 @@ def test_images_are_in_the_registry_and_deployments_use_their_digests(stack: Loc
 def test_rendered_manifests_pass_the_kubernetes_schema(stack: LocalStack) -> None:
     manifests = stack.manifests()
     kinds = sorted({m["kind"] for m in manifests})
-    assert kinds == ["Deployment", "HorizontalPodAutoscaler", "Ingress", "Namespace", "Secret", "Service"]
+    assert kinds == [
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "Namespace",
+        "NetworkPolicy",
+        "Secret",
+        "Service",
+    ]
     for manifest in manifests:
         kubernetes_validate.validate(manifest, "1.32", strict=True)
 
