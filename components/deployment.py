@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +13,18 @@ import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
 from components import naming
+from components.config_secrets import ConfigSecrets
 from components.deployment_version import DeploymentVersion, DeploymentVersionArgs
 from components.image import BuildContext, prepare_context
 from components.plan import DeploymentPlan, build_plan
 from components.routing.model import Mirror
 from components.routing.resources import AliasRouting, AliasRoutingArgs, RoutingContext, declare_basic_auth
-from components.settings import StackSettings
+from components.settings import RegistryPullAuth, StackSettings
+from components.workload_spec import network_policy_spec
 
-# Names of Secret objects, not secrets.
-PULL_SECRET = "registry-credentials"  # noqa: S105
+# Pod Security Admission: the namespace admits only pods that meet the `restricted` profile,
+# and says so in audit logs and client warnings too. https://kubernetes.io/docs/concepts/security/pod-security-admission/
+PSA_LABELS = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,12 @@ class PreparedDeployment:
     plan: DeploymentPlan
     contexts: dict[str, dict[str, BuildContext]]
     project_dir: Path
+    secrets: ConfigSecrets = field(default_factory=ConfigSecrets)
 
 
-def prepare(settings: StackSettings, project_dir: Path, build_root: Path | None = None) -> PreparedDeployment:
+def prepare(
+    settings: StackSettings, project_dir: Path, build_root: Path | None = None, secrets: ConfigSecrets | None = None
+) -> PreparedDeployment:
     plan = build_plan(settings, project_dir)
     root = build_root or project_dir / ".build"
     contexts = {
@@ -44,7 +50,9 @@ def prepare(settings: StackSettings, project_dir: Path, build_root: Path | None 
         }
         for name, version in plan.versions.items()
     }
-    return PreparedDeployment(settings=settings, plan=plan, contexts=contexts, project_dir=project_dir)
+    return PreparedDeployment(
+        settings=settings, plan=plan, contexts=contexts, project_dir=project_dir, secrets=secrets or ConfigSecrets()
+    )
 
 
 class ValohaiDeployment(pulumi.ComponentResource):
@@ -65,30 +73,54 @@ class ValohaiDeployment(pulumi.ComponentResource):
         if target.create_namespace:
             ns = k8s.core.v1.Namespace(
                 f"{name}-namespace",
-                metadata={"name": s.namespace, "labels": naming.common_labels(s.project, "namespace")},
-                opts=k8s_opts,
+                metadata={
+                    "name": s.namespace,
+                    "labels": {**naming.common_labels(s.project, "namespace"), **PSA_LABELS},
+                },
+                # Shared-volume claims and other teams' objects may live in it: `pulumi destroy` and a
+                # new target.namespace leave it in place (README, "Security notes", says how to remove it).
+                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(retain_on_delete=True)),
             )
             namespace = ns.metadata.name
 
-        registry_args, pull_secret = None, None
+        registry_args = None
         if s.registry_auth is not None:
-            server = s.registry_server
-            username = s.registry_auth.username
-            password = pulumi.Output.secret(s.registry_auth.password.get_secret_value())
-            registry_args = docker.RegistryArgs(server=server, username=username, password=password)
+            # Credentials are inputs of the Image, but not part of its diff (toolchain/pulumi-docker):
+            # rotating them never rebuilds or re-pushes an image.
+            registry_args = docker.RegistryArgs(
+                server=s.registry_server,
+                username=self._maybe_secret(s.registry_auth.username, "registryAuth", args.secrets),
+                password=pulumi.Output.secret(s.registry_auth.password.get_secret_value()),
+            )
+        pull_secret = None
+        if s.pull_auth is not None:
+            secret_name = naming.pull_secret_name(s.deployment)
             secret = k8s.core.v1.Secret(
                 f"{name}-registry-credentials",
                 metadata={
-                    "name": PULL_SECRET,
+                    "name": secret_name,
                     "namespace": namespace,
                     "labels": naming.common_labels(s.project, "registry-credentials"),
                 },
                 type="kubernetes.io/dockerconfigjson",
-                string_data={".dockerconfigjson": password.apply(lambda p: _docker_config(server, username, p))},
+                string_data={".dockerconfigjson": _docker_config_output(s.registry_server, s.pull_auth)},
                 opts=k8s_opts,
             )
-            pull_secret = PULL_SECRET
+            pull_secret = secret_name
             depends_on.append(secret)
+
+        if s.network_policy.enabled:
+            policy: Any = network_policy_spec(s.project, s.network_policy)
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network-policy",
+                metadata={
+                    "name": naming.network_policy_name(s.deployment),
+                    "namespace": namespace,
+                    "labels": naming.common_labels(s.project, "network-policy"),
+                },
+                spec=policy,
+                opts=k8s_opts,
+            )
 
         basic_auth = declare_basic_auth(name, s, namespace, k8s_opts)
         if basic_auth is not None:
@@ -100,6 +132,13 @@ class ValohaiDeployment(pulumi.ComponentResource):
             pulumi.log.warn("ingressClassName is deprecated: set routing.ingress.className instead", self)
 
         children = pulumi.ResourceOptions(parent=self, providers=[self.provider])
+        # Today's logical names of every version's images and workloads: an alias to an old name
+        # one of them now holds would make two resources claim one URN.
+        taken_names = frozenset(
+            naming.logical_name(v, part)
+            for v, version in args.plan.versions.items()
+            for part in [*(e.name for e in version.endpoints), *(f"{i.key}-image" for i in version.images)]
+        )
         self.versions: dict[str, DeploymentVersion] = {}
         for version_name, version in args.plan.versions.items():
             self.versions[version_name] = DeploymentVersion(
@@ -114,6 +153,8 @@ class ValohaiDeployment(pulumi.ComponentResource):
                     pull_secret=pull_secret,
                     routing=routing,
                     depends_on=depends_on,
+                    secret_env=args.secrets.env.get(version_name, frozenset()),
+                    taken_names=taken_names,
                 ),
                 opts=children,
             )
@@ -144,6 +185,16 @@ class ValohaiDeployment(pulumi.ComponentResource):
             "aliases": {a: s.alias_config(a) for a in s.aliases},
         }
         self.register_outputs(self.outputs)
+
+    @staticmethod
+    def _maybe_secret(value: str, key: str, secrets: ConfigSecrets) -> pulumi.Input[str]:
+        """`value` as a secret Output when its config key was set with --secret."""
+        return pulumi.Output.secret(value) if key in secrets.keys else value
+
+
+def _docker_config_output(server: str, auth: RegistryPullAuth) -> pulumi.Output[str]:
+    password = pulumi.Output.secret(auth.password.get_secret_value())
+    return password.apply(lambda p: _docker_config(server, auth.username, p))
 
 
 def _docker_config(server: str, user: str, password: str) -> str:

@@ -30,6 +30,10 @@ class DeploymentVersionArgs:
     pull_secret: str | None = None
     routing: RoutingContext | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # Env names of this version set with --secret: their values go to a Secret, not the pod spec.
+    secret_env: frozenset[str] = frozenset()
+    # Every version's image and workload logical names in this run (see `_renamed_from`).
+    taken_names: frozenset[str] = frozenset()
 
 
 class DeploymentVersion(pulumi.ComponentResource):
@@ -41,8 +45,9 @@ class DeploymentVersion(pulumi.ComponentResource):
         self.images: dict[str, pulumi.Output[str]] = {}
         for image in plan.images:
             context = args.contexts[image.key]
+            image_name = naming.logical_name(plan.name, f"{image.key}-image")
             built = docker.Image(
-                f"{name}-{image.key}-image",
+                image_name,
                 image_name=f"{s.registry}/{s.deployment}:{naming.image_tag(plan.name, context.key)}",
                 build=docker.DockerBuildArgs(
                     # Relative to the project, so state does not depend on where it is checked out.
@@ -53,14 +58,18 @@ class DeploymentVersion(pulumi.ComponentResource):
                 ),
                 registry=args.registry,
                 build_on_preview=False,
-                opts=child,
+                opts=pulumi.ResourceOptions(
+                    parent=self, aliases=_renamed_from(image_name, plan.name, f"{image.key}-image", args.taken_names)
+                ),
             )
             for endpoint in image.endpoints:
                 # Deployments pull by digest: a tag can move, a digest cannot.
                 self.images[endpoint.name] = built.repo_digest
 
+        env_secret = self._env_secret(name, args) if args.secret_env else None
+        depends_on = [*args.depends_on, *([env_secret] if env_secret else [])]
+        plain_env = {key: value for key, value in plan.settings.env.items() if key not in args.secret_env}
         replicas = s.replicas(plan.name)
-        workload_opts = pulumi.ResourceOptions(parent=self, depends_on=args.depends_on)
         self.workloads: dict[str, EndpointWorkload] = {}
         for endpoint in plan.endpoints:
             workload = WorkloadInput(
@@ -69,16 +78,24 @@ class DeploymentVersion(pulumi.ComponentResource):
                 deployment=s.deployment,
                 version=plan.name,
                 endpoint=endpoint,
-                env=plan.settings.env,
+                env=plain_env,
                 min_replicas=replicas.min,
                 max_replicas=replicas.max,
                 target_cpu=s.autoscaling.target_cpu_utilization_percentage,
                 pull_secret=args.pull_secret,
+                secret_env=args.secret_env,
+                env_secret=naming.env_secret_name(s.deployment, plan.name) if args.secret_env else None,
             )
+            workload_name = naming.logical_name(plan.name, endpoint.name)
             self.workloads[endpoint.name] = EndpointWorkload(
-                f"{name}-{endpoint.name}",
+                workload_name,
                 EndpointWorkloadArgs(workload=workload, namespace=args.namespace, image=self.images[endpoint.name]),
-                opts=workload_opts,
+                # Children (`<name>-deployment`, ...) follow the component's alias, since their names start with it.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=depends_on,
+                    aliases=_renamed_from(workload_name, plan.name, endpoint.name, args.taken_names),
+                ),
             )
 
         routing = args.routing or RoutingContext(settings=s, namespace=args.namespace)
@@ -87,3 +104,31 @@ class DeploymentVersion(pulumi.ComponentResource):
         self.route_objects = declare_route(name, self.route, services, routing, child)
         self.urls = routing.urls(self.route)
         self.register_outputs({"urls": self.urls, "images": self.images})
+
+    def _env_secret(self, name: str, args: DeploymentVersionArgs) -> k8s.core.v1.Secret:
+        """The Secret holding this version's secret env values; its data stays a Pulumi secret."""
+        s, plan = args.settings, args.plan
+        values = {key: plan.settings.env[key] for key in sorted(args.secret_env)}
+        return k8s.core.v1.Secret(
+            f"{name}-env-secret",
+            metadata={
+                "name": naming.env_secret_name(s.deployment, plan.name),
+                "namespace": args.namespace,
+                "labels": {
+                    "app.kubernetes.io/version": naming.label_value(plan.name),
+                    **naming.common_labels(s.project, "env"),
+                },
+            },
+            type="Opaque",
+            string_data=pulumi.Output.secret(values),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def _renamed_from(name: str, version: str, rest: str, taken: frozenset[str]) -> list[pulumi.Input[pulumi.Alias]]:
+    """The logical name a version with '-' had before `naming.logical_name`, so its live objects stay.
+
+    Skipped when another resource now holds that name: two such inputs could never have deployed.
+    """
+    old = naming.legacy_logical_name(version, rest)
+    return [pulumi.Alias(name=old)] if old != name and old not in taken else []

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import shutil
+import stat
+import subprocess
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from components.code_repository import CodeRepository
 from components.errors import ConfigError
 from components.plan import ImagePlan, VersionPlan
 from components.settings import UrlSource
+from components.valohai_config import is_image_reference
 from components.workload_spec import CODE_DIR, RUN_AS_USER, SERVE_DIR
 
 # Bump when the context layout or Dockerfile shape changes, so every image is rebuilt once.
@@ -54,10 +58,59 @@ def _sha256_file(path: Path, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def dockerfile(image: ImagePlan, requirements: str | None) -> str:
+@functools.cache
+def base_image_digest(reference: str) -> str | None:
+    """The registry digest of the local `reference` image (`sha256:...`), or None when docker has none.
+
+    Docker records it (RepoDigests) for an image pulled from or pushed to a registry; an image that
+    was never pulled, or was built or `docker import`ed locally, has none, and is then used by name.
+    """
+    if "@" in reference:
+        return reference.split("@", 1)[1]
+    try:
+        out = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", reference],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        digests = json.loads(out or "null") or []
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    repository = _familiar(_repository(reference))
+    for item in digests:
+        name, _, digest = str(item).partition("@")
+        if _familiar(name) == repository and digest:
+            return digest
+    return None
+
+
+def _repository(reference: str) -> str:
+    """`host:5000/a/b:tag` -> `host:5000/a/b`."""
+    name = reference.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+def _familiar(repository: str) -> str:
+    """Docker Hub names as docker prints them: `docker.io/library/python` -> `python`."""
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        repository = repository.removeprefix(prefix)
+    return repository.removeprefix("library/")
+
+
+def dockerfile(image: ImagePlan, requirements: str | None, base_digest: str | None = None) -> str:
+    # valohai.yaml is checked already; this keeps a bad reference from ever becoming Dockerfile lines.
+    if not is_image_reference(image.base_image):
+        raise ConfigError([f"image {image.base_image!r} is not an image reference"])
     user = f"{RUN_AS_USER}:{RUN_AS_USER}"
+    # Pinned by digest when docker knows one, so the build cannot pick up a moved tag unnoticed;
+    # the tag stays in the line for readers (docker ignores it next to a digest).
+    base = f"{image.base_image}@{base_digest}" if base_digest and "@" not in image.base_image else image.base_image
     lines = [
-        f"FROM {image.base_image}",
+        f"FROM {base}",
         "ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 "
         "PIP_ROOT_USER_ACTION=ignore HOME=/tmp",
     ]
@@ -93,7 +146,8 @@ def prepare_context(
 ) -> BuildContext:
     """The build context of `image`, written under `build_root/contexts/<key>` unless already there."""
     requirements = _requirements(repository, version, code_dir)
-    text = dockerfile(image, requirements)
+    # The base digest is in the key through the Dockerfile text.
+    text = dockerfile(image, requirements, base_image_digest(image.base_image))
     digest = hashlib.sha256()
     for part in (FORMAT, image.base_image, version.tree, text):
         digest.update(part.encode() + b"\0")
@@ -106,7 +160,26 @@ def prepare_context(
     context = BuildContext(key=key, directory=build_root / "contexts" / key[:32])
     if not (context.directory / _COMPLETE).exists():
         _write(context=context, repository=repository, version=version, image=image, text=text, build_root=build_root)
+    else:
+        # Contexts written before modes were normalized converge too (chmod leaves mtimes alone).
+        normalize_modes(context.directory)
     return context
+
+
+def normalize_modes(root: Path) -> None:
+    """0755 for directories and executables, 0644 for other files: the bytes docker sends (and the
+    provider's context digest) must not depend on the umask of the machine that wrote them."""
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(directory) / name
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                continue  # a link's own mode means nothing and cannot be set on Linux
+            executable = stat.S_ISDIR(mode) or bool(mode & stat.S_IXUSR)
+            wanted = 0o755 if executable else 0o644
+            if stat.S_IMODE(mode) != wanted:
+                path.chmod(wanted)
+    # The root keeps mkdtemp's 0700 (umask-independent), which existing context digests include.
 
 
 def _write(
@@ -134,6 +207,7 @@ def _write(
             shutil.copytree(SERVE_SOURCES, staging / "serve", ignore=shutil.ignore_patterns("__pycache__"))
         (staging / "Dockerfile").write_text(text)
         (staging / _COMPLETE).write_text(context.key + "\n")
+        normalize_modes(staging)
         for root, dirs, files in os.walk(staging):
             for name in dirs + files:
                 os.utime(Path(root) / name, (0, 0), follow_symlinks=False)

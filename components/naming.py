@@ -13,6 +13,8 @@ MAX_DNS_LABEL = 63
 HASH_LENGTH = 8
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# Secret and NetworkPolicy names are DNS-1123 subdomains; ours are single labels, which may start with a digit.
+_DNS_SUBDOMAIN_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 # Version names become URL segments, label values and image tags, so they are held to the
@@ -53,9 +55,55 @@ def object_name(*parts: str) -> str:
     return name
 
 
+def logical_name(version: str, *rest: str) -> str:
+    """A Pulumi logical name for something of `version`: `<version>-<rest...>`, injective.
+
+    Every '-' of the version is doubled, so the first single '-' always ends it (the parts after
+    it start with a letter: endpoint names and image keys do). `v1`+`predict-digit` and
+    `v1-predict`+`digit` no longer meet; versions without '-' (like 20181002.0) keep the names
+    they always had, and `legacy_logical_name` gives the old spelling for `aliases`.
+    """
+    return "-".join((version.replace("-", "--"), *rest))
+
+
+def legacy_logical_name(version: str, *rest: str) -> str:
+    """The logical name before `logical_name` (plain '-' join); ambiguous, kept only for aliases."""
+    return "-".join((version, *rest))
+
+
 def workload_name(endpoint: str, version: str) -> str:
     """Deployment, Service and HPA name of one endpoint of one version."""
     return object_name(endpoint, version)
+
+
+def _stack_scoped(deployment: str, role: str) -> str:
+    """`<deployment>-<role>`: an object that exists once per stack, distinct between stacks sharing a namespace.
+
+    Roles are fixed words none of which ends another, and a deployment is at most 40 characters,
+    so the result is a valid name and `(deployment, role)` can be read back from it.
+    """
+    name = f"{deployment}-{role}"
+    assert len(name) <= MAX_DNS_LABEL and _DNS_SUBDOMAIN_LABEL.match(name), name
+    return name
+
+
+def pull_secret_name(deployment: str) -> str:
+    """The image pull Secret (`kubernetes.io/dockerconfigjson`)."""
+    return _stack_scoped(deployment, "registry-credentials")
+
+
+def auth_secret_name(deployment: str) -> str:
+    """The htpasswd Secret the routes' basic auth reads."""
+    return _stack_scoped(deployment, "basic-auth")
+
+
+def network_policy_name(deployment: str) -> str:
+    return _stack_scoped(deployment, "endpoints")
+
+
+def env_secret_name(deployment: str, version: str) -> str:
+    """The Secret holding a version's secret env values (the hash keeps `1.0` and `1-0` apart)."""
+    return object_name(deployment, "env", version)
 
 
 def version_ingress_name(version: str) -> str:

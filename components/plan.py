@@ -190,7 +190,14 @@ def _files(
             if isinstance(file_source, UrlSource):
                 resolved = file_source
             else:
+                # resolve() follows symlinks, so a link that points out of the project is caught too.
                 resolved = (project_dir / file_source).resolve()
+                if not resolved.is_relative_to(project_dir.resolve()):
+                    problems.append(
+                        f"config: {key}: '{file_source}' is outside the Pulumi project directory (symlinks "
+                        "followed); use a path inside the project, or {url: https://..., sha256: ...}"
+                    )
+                    continue
                 if not resolved.is_file():
                     problems.append(
                         f"config: {key}: file '{file_source}' not found (paths are relative to the Pulumi "

@@ -5,6 +5,7 @@ Key names are the user interface (README "Configuration"); they are declared in 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from difflib import get_close_matches
@@ -62,9 +63,46 @@ class Target(_Settings):
         return self
 
 
-class RegistryAuth(_Settings):
+class RegistryPullAuth(_Settings):
+    """Credentials the cluster pulls images with; they should be read-only on the registry."""
+
     username: str
     password: SecretStr
+
+
+class RegistryAuth(RegistryPullAuth):
+    """Credentials `docker push` uses; pods get them only when `usedForPull` says so."""
+
+    # Push credentials can overwrite any image; a pod (and anyone who can read its namespace's
+    # Secrets) should not hold them unless the stack chooses that explicitly.
+    used_for_pull: bool = False
+
+
+class NetworkPolicy(_Settings):
+    """Who may reach endpoint pods: their own namespace, the router's namespaces and these CIDRs."""
+
+    enabled: bool = True
+    router_namespaces: list[str] = Field(default_factory=lambda: ["ingress-nginx"])
+    # For a router that is not a pod (e.g. on the node's or another host's network).
+    ip_blocks: list[str] = Field(default_factory=list)
+
+    @field_validator("router_namespaces")
+    @classmethod
+    def _namespaces(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not naming.is_dns_label(name):
+                raise ValueError(f"{name!r} is not a namespace name (a DNS-1123 label)")
+        return value
+
+    @field_validator("ip_blocks")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR like 10.0.0.0/8 or 127.0.0.1/32") from None
+        return value
 
 
 class UrlSource(_Settings):
@@ -210,6 +248,7 @@ class StackSettings(_Settings):
     valohai_yaml: str = "valohai.yaml"
     registry: str
     registry_auth: RegistryAuth | None = None
+    registry_pull_auth: RegistryPullAuth | None = None
     target: Target
     host: str | None = None
     # Deprecated: routing.ingress.className replaces it; still read so existing stacks keep working.
@@ -221,6 +260,7 @@ class StackSettings(_Settings):
     aliases: dict[str, AliasTarget] = Field(default_factory=dict)
     basic_auth: dict[str, SecretStr] | None = None
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
+    network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
 
     @field_validator("owner", "project", "deployment")
     @classmethod
@@ -339,6 +379,14 @@ class StackSettings(_Settings):
             raise ValueError("\n".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _one_pull_credential(self) -> StackSettings:
+        if self.registry_pull_auth is not None and self.registry_auth is not None and self.registry_auth.used_for_pull:
+            raise ValueError(
+                "registryAuth.usedForPull and registryPullAuth both name pull credentials; keep one of them"
+            )
+        return self
+
     @staticmethod
     def _weights(target: str | dict[str, int] | AliasSplit) -> dict[str, int]:
         if isinstance(target, str):
@@ -372,6 +420,15 @@ class StackSettings(_Settings):
         return first if "." in first or ":" in first or first == "localhost" else "docker.io"
 
     @property
+    def pull_auth(self) -> RegistryPullAuth | None:
+        """What pods pull with: `registryPullAuth`, else the push credentials only if `usedForPull`."""
+        if self.registry_pull_auth is not None:
+            return self.registry_pull_auth
+        if self.registry_auth is not None and self.registry_auth.used_for_pull:
+            return self.registry_auth
+        return None
+
+    @property
     def namespace(self) -> str:
         return self.target.namespace or naming.default_namespace(self.project, self.deployment)
 
@@ -381,7 +438,18 @@ class StackSettings(_Settings):
 
 
 OPTIONAL_KEYS = frozenset(
-    {"deployment", "registryAuth", "host", "ingressClassName", "tlsSecretName", "buildNetwork", "basicAuth", "routing"}
+    {
+        "deployment",
+        "registryAuth",
+        "registryPullAuth",
+        "networkPolicy",
+        "host",
+        "ingressClassName",
+        "tlsSecretName",
+        "buildNetwork",
+        "basicAuth",
+        "routing",
+    }
 )
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())
 

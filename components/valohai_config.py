@@ -7,6 +7,7 @@ pipelines and other items are accepted and ignored. Field names mirror valohai.y
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import Counter
 from typing import Any, Literal
 
@@ -19,6 +20,26 @@ from valohai_yaml.validation import get_validator
 from components.errors import ConfigError
 
 DEFAULT_PORT = 8000
+
+# The image reference grammar of distribution/reference (regexp.go), which docker parses `FROM`
+# with: [host[:port]/]path[:tag][@digest], the repository path lowercase. Anything else (a space,
+# a newline, a second instruction) is refused here, before it can reach a Dockerfile.
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
+_NAME = rf"(?:{_HOST}(?::[0-9]+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = re.compile(rf"(?P<name>{_NAME})(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII)
+MAX_IMAGE_NAME = 255
+
+
+def is_image_reference(text: str) -> bool:
+    """True if docker would read `text` as one image reference (and nothing more)."""
+    match = IMAGE_REFERENCE.fullmatch(text)
+    return match is not None and len(match["name"]) <= MAX_IMAGE_NAME
 
 
 def _kebab(name: str) -> str:
@@ -168,6 +189,12 @@ def _structure_problems(source: str, endpoints: list[dict[str, Any]]) -> list[st
     ]
     for endpoint in endpoints:
         where = f"{source}: endpoint '{endpoint['name']}'"
+        image = endpoint.get("image")
+        if isinstance(image, str) and not is_image_reference(image):
+            problems.append(
+                f"{where}: image: {image!r} is not an image reference; write it like python:3.11 or "
+                "registry.example.com/team/image:tag[@sha256:...] (lowercase repository, no spaces or newlines)"
+            )
         port = endpoint.get("port", DEFAULT_PORT)
         if not float(port).is_integer():
             problems.append(f"{where}: port: must be a whole number (got {port})")

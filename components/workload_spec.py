@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components import naming
+from components.settings import NetworkPolicy
 from components.valohai_config import Endpoint, MinMax
 
 # Images run as this user (the Dockerfile chowns the code to it), so the pod can refuse root
@@ -43,6 +44,9 @@ class WorkloadInput:
     max_replicas: int
     target_cpu: int
     pull_secret: str | None = None
+    # Env names whose values live in the Secret `env_secret` (set with --secret), never in the pod spec.
+    secret_env: frozenset[str] = frozenset()
+    env_secret: str | None = None
 
     @property
     def name(self) -> str:
@@ -78,7 +82,7 @@ def command(endpoint: Endpoint) -> list[str]:
     return ["sh", "-c", str(endpoint.server_command)]
 
 
-def env(w: WorkloadInput) -> list[dict[str, str]]:
+def env(w: WorkloadInput) -> list[dict[str, Any]]:
     platform = {
         "PORT": str(w.endpoint.port),
         "VH_DEFAULT_PREFIX": w.default_prefix,
@@ -87,8 +91,12 @@ def env(w: WorkloadInput) -> list[dict[str, str]]:
     }
     if w.endpoint.wsgi_target:
         platform["VH_WSGI_APP"] = w.endpoint.wsgi_target
-    merged = {**w.env, **platform}
-    return [{"name": key, "value": merged[key]} for key in sorted(merged)]
+    if w.secret_env and not w.env_secret:
+        raise ValueError("secret env values need the Secret that holds them")
+    merged: dict[str, dict[str, Any]] = {key: {"value": value} for key, value in w.env.items()}
+    merged |= {key: {"valueFrom": {"secretKeyRef": {"name": w.env_secret, "key": key}}} for key in w.secret_env}
+    merged |= {key: {"value": value} for key, value in platform.items()}
+    return [{"name": key, **merged[key]} for key in sorted(merged)]
 
 
 def _mebibytes(value: float) -> str:
@@ -97,6 +105,11 @@ def _mebibytes(value: float) -> str:
 
 def _cpu(value: float) -> str:
     return f"{round(value * 1000)}m"
+
+
+def _millicores(quantity: str) -> int:
+    """`250m` -> 250; the only CPU form `_cpu` and DEFAULT_CPU_REQUEST write."""
+    return int(quantity.removesuffix("m"))
 
 
 def resources(endpoint: Endpoint) -> dict[str, dict[str, str]]:
@@ -119,7 +132,12 @@ def resources(endpoint: Endpoint) -> dict[str, dict[str, str]]:
         put("ephemeral-storage", spec.ephemeral_storage, _mebibytes)
         for device, count in (spec.devices or {}).items():
             limits[device] = str(int(count))
-    requests.setdefault("cpu", DEFAULT_CPU_REQUEST)
+    if "cpu" not in requests:
+        # The API server rejects a request above the limit, so a small limit lowers the default.
+        limit = limits.get("cpu")
+        requests["cpu"] = (
+            limit if limit and _millicores(limit) < _millicores(DEFAULT_CPU_REQUEST) else DEFAULT_CPU_REQUEST
+        )
     result = {"requests": requests}
     if limits:
         result["limits"] = limits
@@ -198,6 +216,9 @@ def pod_spec(w: WorkloadInput, image: Any) -> dict[str, Any]:
             "runAsUser": RUN_AS_USER,
             "runAsGroup": RUN_AS_USER,
             "fsGroup": RUN_AS_USER,
+            # Chown a volume only when its root is not already ours: a large shared volume is
+            # otherwise walked on every pod start.
+            "fsGroupChangePolicy": "OnRootMismatch",
             "runAsNonRoot": True,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
@@ -248,4 +269,36 @@ def hpa_spec(w: WorkloadInput, deployment_name: Any) -> dict[str, Any]:
                 "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": w.target_cpu}},
             }
         ],
+    }
+
+
+def network_policy_spec(project: str, policy: NetworkPolicy) -> dict[str, Any]:
+    """Endpoint pods of `project` accept traffic on their own named port only, from their namespace,
+    the router's namespaces and `ipBlocks`; other traffic to them is dropped (egress is not limited)."""
+    sources: list[dict[str, Any]] = [{"podSelector": {}}]
+    if policy.router_namespaces:
+        sources.append(
+            {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/metadata.name",
+                            "operator": "In",
+                            "values": list(policy.router_namespaces),
+                        }
+                    ]
+                }
+            }
+        )
+    sources += [{"ipBlock": {"cidr": cidr}} for cidr in policy.ip_blocks]
+    return {
+        "podSelector": {
+            "matchLabels": {
+                "app.kubernetes.io/component": "endpoint",
+                "app.kubernetes.io/part-of": naming.label_value(project),
+            }
+        },
+        "policyTypes": ["Ingress"],
+        # The port by name: each pod's own endpoint port, whatever number valohai.yaml gave it.
+        "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": PORT_NAME}]}],
     }

@@ -22,7 +22,7 @@ PROJECT = "valohai-deployments"
 # __main__.py imports `components` from the project root, wherever the fixture project lives.
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-SECRET_KEYS = ("basicAuth", "registryAuth")
+SECRET_KEYS = ("basicAuth", "registryAuth", "registryPullAuth")
 
 from components.routing.htpasswd import HtpasswdLine, HtpasswdProvider  # noqa: E402  (needs ROOT on sys.path)
 
@@ -122,14 +122,21 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-def run_program(config: dict[str, Any], project_dir: Path, stack: str = "test", run: Run | None = None) -> Run:
+def run_program(
+    config: dict[str, Any],
+    project_dir: Path,
+    stack: str = "test",
+    run: Run | None = None,
+    secret_keys: tuple[str, ...] = SECRET_KEYS,
+) -> Run:
     """Evaluate __main__.py in `project_dir` with `config`; raises what the program raises.
 
-    Pass `run` to keep what was registered even when the program fails.
+    Pass `run` to keep what was registered even when the program fails; `secret_keys` are the
+    top-level keys Pulumi reports as secret (any key with a `--secret` value, even one leaf).
     """
     run = run if run is not None else Run()
     pulumi.runtime.set_mocks(Recorder(run), project=PROJECT, stack=stack, preview=False)
-    pulumi.runtime.set_all_config(_config(config), [f"{PROJECT}:{k}" for k in SECRET_KEYS if k in config])
+    pulumi.runtime.set_all_config(_config(config), [f"{PROJECT}:{k}" for k in secret_keys if k in config])
     exported: dict[str, Any] = {}
 
     def program() -> Any:
@@ -171,7 +178,8 @@ def base_config(**overrides: Any) -> dict[str, Any]:
         "owner": "acme",
         "project": "mnist",
         "codeRepository": "code",
-        "registry": "registry.example.com/acme/mnist",
+        # A '-' in the host (as in Artifact Registry's) must not confuse anything that reads image names.
+        "registry": "us-central1-docker.pkg.dev/acme-ml/mnist",
         "target": {"kubeconfig": "kubeconfig.yaml"},
         "host": "models.example.com",
         "tlsSecretName": "models-tls",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
+import os
 import ssl
 import subprocess
 import threading
@@ -13,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from components import image
 from components.errors import ConfigError
 from components.image import BuildContext, fetch, prepare_context
+from components.image import base_image_digest as real_base_image_digest
 from components.plan import build_plan
 from components.settings import UrlSource, settings_from_config
 from tests.harness import base_config, git, make_project
@@ -142,3 +146,88 @@ def test_url_files_are_fetched_once_and_checked(https_server: tuple[str, bytes],
     with pytest.raises(ConfigError, match=r"has sha256 .* but config says"):
         fetch(UrlSource(url=url, sha256="0" * 64), tmp_path / "downloads")
     assert sorted(p.name for p in (tmp_path / "downloads").iterdir()) == [good.sha256]
+
+
+def test_context_bytes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
+    """Two machines, one with umask 002 and one with 022, write the same context bytes and modes."""
+    results = []
+    for umask in (0o002, 0o022, 0o077):
+        before = os.umask(umask)
+        try:
+            project = make_project(tmp_path / f"umask-{umask:o}")
+            contexts = _contexts(project, tmp_path / f"build-{umask:o}")
+        finally:
+            os.umask(before)
+        results.append(({k: c.key for k, c in contexts.items()}, [_tree_bytes(c.directory) for c in contexts.values()]))
+    assert results[0] == results[1] == results[2]
+    modes = {mode & 0o777 for tree in results[0][1] for _, mode, _ in tree.values()}
+    assert modes <= {0o644, 0o755}, sorted(oct(m) for m in modes)
+
+
+def test_existing_contexts_get_normalized_modes(project_dir: Path, tmp_path: Path) -> None:
+    context = next(iter(_contexts(project_dir, tmp_path).values()))
+    (context.directory / "Dockerfile").chmod(0o664)
+    _contexts(project_dir, tmp_path)
+    assert (context.directory / "Dockerfile").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_base_image_digest_pins_from_and_is_part_of_the_content_key(
+    project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unpinned = _contexts(project_dir, tmp_path / "a")
+    digest = "sha256:" + "1" * 64
+    monkeypatch.setattr(image, "base_image_digest", lambda ref: digest if ref == "python:3.11" else None)
+    pinned = _contexts(project_dir, tmp_path / "b")
+    for key, context in pinned.items():
+        text = context.dockerfile.read_text()
+        if "slim" in key:
+            assert text.startswith("FROM python:3.11-slim\n") and context.key == unpinned[key].key
+        else:
+            assert text.startswith(f"FROM python:3.11@{digest}\n") and context.key != unpinned[key].key
+    moved = "sha256:" + "2" * 64
+    monkeypatch.setattr(image, "base_image_digest", lambda ref: moved if ref == "python:3.11" else None)
+    again = _contexts(project_dir, tmp_path / "c")
+    assert all(again[k].key != pinned[k].key for k in again if "slim" not in k)
+
+
+def _fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_digests: list[str] | None) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = "#!/bin/sh\n" + (
+        f"echo '{json.dumps(repo_digests)}'\n" if repo_digests is not None else "echo 'No such image' >&2; exit 1\n"
+    )
+    (bin_dir / "docker").write_text(script)
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    real_base_image_digest.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("reference", "repo_digests", "expected"),
+    [
+        ("python:3.11", ["python@sha256:" + "a" * 64], "sha256:" + "a" * 64),
+        ("docker.io/library/python:3.11", ["python@sha256:" + "a" * 64], "sha256:" + "a" * 64),
+        (
+            "us-central1-docker.pkg.dev/acme-ml/base/python:3.11",
+            ["other/python@sha256:" + "b" * 64, "us-central1-docker.pkg.dev/acme-ml/base/python@sha256:" + "c" * 64],
+            "sha256:" + "c" * 64,
+        ),
+        # `docker import`ed or locally built: no repo digest, the name alone is used.
+        ("python:3.11", [], None),
+        ("python:3.11", None, None),
+        ("python:3.11@sha256:" + "d" * 64, None, "sha256:" + "d" * 64),
+    ],
+    ids=["hub", "hub-long-name", "dashed-registry", "imported", "absent", "already-pinned"],
+)
+def test_base_image_digest_comes_from_docker(
+    reference: str,
+    repo_digests: list[str] | None,
+    expected: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fake_docker(tmp_path, monkeypatch, repo_digests)
+    try:
+        assert real_base_image_digest(reference) == expected
+    finally:
+        real_base_image_digest.cache_clear()

@@ -33,6 +33,7 @@ def test_resource_identity_is_pinned(project_dir: Path) -> None:
         ("valohai:index:Deployment", "deployment"),
         ("pulumi:providers:kubernetes", "deployment-kubernetes"),
         ("kubernetes:core/v1:Namespace", "deployment-namespace"),
+        ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "deployment-network-policy"),
         ("valohai:index:AliasRouting", "production"),
         ("kubernetes:networking.k8s.io/v1:Ingress", "production-ingress"),
         ("valohai:index:AliasRouting", "staging"),
@@ -216,8 +217,11 @@ def test_bad_versions_fail_before_any_resource(version: dict[str, Any], expected
 def test_all_problems_are_reported_together(project_dir: Path) -> None:
     config = base_config(aliases={"production": "nope"})
     config["versions"][V2]["files"] = {}
-    message = _fails(config, project_dir)
-    assert "aliases.production" in message and "problem(s)" in message
+    lines = _fails(config, project_dir).splitlines()
+    # A settings problem (the alias) and a plan problem (the version's files), from one run.
+    assert lines[0] == "2 problem(s) in the stack's configuration:"
+    assert lines[1].startswith("config: aliases.production: points to version 'nope', which is not in versions")
+    assert lines[2].startswith(f"config: versions.{V2}.files.predict-digit.model: missing")
 
 
 def test_broken_valohai_yaml_at_the_versions_commit_fails(tmp_path: Path) -> None:
@@ -278,6 +282,7 @@ def _rich_config() -> dict[str, Any]:
         aliases={"production": V1, "staging": {V2: 90, V1: 10}},
         basicAuth={"alice": "wonderland", "bob": "builder"},
         registryAuth={"username": "ci", "password": "s3cret"},
+        registryPullAuth={"username": "puller", "password": "read-only"},
     )
 
 
@@ -314,7 +319,7 @@ def test_every_endpoint_field_reaches_the_pod(tmp_path: Path) -> None:
     assert env["VH_DEFAULT_PREFIX"] == f"/acme/mnist/test/{V1}/predict"
     assert env["VH_WSGI_APP"] == "app.serve:application"
     assert env["LOG_LEVEL"] == "debug" and env["PORT"] == "9000"
-    assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}]
+    assert pod["imagePullSecrets"] == [{"name": "test-registry-credentials"}]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     shell = _manifest(run.by_name(f"{V1}-shell-deployment").inputs)["spec"]["template"]["spec"]["containers"][0]
     assert shell["command"] == ["python", "-m", "http.server", "8000"]
@@ -387,7 +392,7 @@ def test_basic_auth_protects_every_route_and_is_stable(tmp_path: Path) -> None:
     for ingress in first.of_type("Ingress"):
         annotations = ingress.inputs["metadata"]["annotations"]
         assert annotations["nginx.ingress.kubernetes.io/auth-type"] == "basic", ingress.name
-        assert annotations["nginx.ingress.kubernetes.io/auth-secret"] == "basic-auth"
+        assert annotations["nginx.ingress.kubernetes.io/auth-secret"] == "test-basic-auth"
 
 
 def test_a_password_change_changes_only_that_users_hash(tmp_path: Path) -> None:
@@ -410,7 +415,7 @@ def test_outputs_list_urls_images_and_aliases(project_dir: Path) -> None:
     )
     assert out["aliases"] == {"production": V1, "staging": V2}
     image = out["images"][V1]["predict-digit"]
-    assert image.startswith(f"registry.example.com/acme/mnist/test:{V1}-") and "@sha256:" in image
+    assert image.startswith(f"us-central1-docker.pkg.dev/acme-ml/mnist/test:{V1}-") and "@sha256:" in image
     deployment = run.by_name(f"{V1}-predict-digit-deployment").inputs
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
 
@@ -422,10 +427,15 @@ def test_images_are_tagged_by_content(project_dir: Path) -> None:
     assert names == {r.name: r.inputs["imageName"] for r in again.of_type("image:Image")}
     slim = [n for k, n in names.items() if "slim" in k]
     full = [n for k, n in names.items() if "slim" not in k]
+
+    def content(image_name: str) -> str:
+        tag = image_name.rsplit(":", 1)[1]
+        return tag.rsplit("-", 1)[1]
+
     # Same code, same base: the same content key under each version's tag.
-    assert slim[0].split("-", 1)[1] == slim[1].split("-", 1)[1]
+    assert content(slim[0]) == content(slim[1])
     # Different model file: different content.
-    assert full[0].split("-", 1)[1] != full[1].split("-", 1)[1]
+    assert content(full[0]) != content(full[1])
     assert all(r.inputs["buildOnPreview"] is False for r in run.of_type("image:Image"))
 
 

@@ -21,7 +21,6 @@ from components.routing.model import Mirror, Route, Site, alias_route, url
 from components.settings import StackSettings
 
 # Names of objects, not secrets.
-AUTH_SECRET = "basic-auth"  # noqa: S105
 AUTH_MIDDLEWARE = "basic-auth"
 
 
@@ -158,7 +157,7 @@ class AliasRouting(pulumi.ComponentResource):
 class BasicAuth:
     secret: k8s.core.v1.Secret
     middleware: pulumi.CustomResource | None
-    secret_name: str = AUTH_SECRET
+    secret_name: str
 
     @property
     def resources(self) -> list[pulumi.Resource]:
@@ -177,6 +176,8 @@ def declare_basic_auth(
     key = gateway.AUTH_KEYS.get(implementation or "", ingress.AUTH_KEY)
     # The hashes live in Pulumi state only; they need the parent, not the Kubernetes provider.
     hash_opts = pulumi.ResourceOptions(parent=opts.parent)
+    # Named after the deployment, so two stacks sharing a namespace keep separate users.
+    secret_name = naming.auth_secret_name(settings.deployment)
     lines = [
         HtpasswdLine(f"{name}-basic-auth-{user}", user, password.get_secret_value(), scheme, opts=hash_opts).line
         for user, password in sorted(settings.basic_auth.items())
@@ -186,7 +187,7 @@ def declare_basic_auth(
     secret = k8s.core.v1.Secret(
         f"{name}-basic-auth",
         metadata={
-            "name": AUTH_SECRET,
+            "name": secret_name,
             "namespace": namespace,
             "labels": naming.common_labels(settings.project, "basic-auth"),
         },
@@ -197,7 +198,7 @@ def declare_basic_auth(
     middleware = None
     if implementation == "traefik":
         manifest = gateway.traefik_middleware(
-            AUTH_MIDDLEWARE, AUTH_SECRET, f"{settings.owner}/{settings.project}", settings.project, namespace
+            AUTH_MIDDLEWARE, secret_name, f"{settings.owner}/{settings.project}", settings.project, namespace
         )
         middleware = _custom(f"{name}-basic-auth-middleware", manifest, opts)
-    return BasicAuth(secret=secret, middleware=middleware)
+    return BasicAuth(secret=secret, middleware=middleware, secret_name=secret_name)

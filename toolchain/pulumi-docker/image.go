@@ -285,16 +285,25 @@ func (p *dockerProvider) buildAndPush(
 	}
 	username, _ := str(registry, "username")
 	password, _ := str(registry, "password")
+	var env []string
 	if username != "" && password != "" {
 		loginServer := server
 		if loginServer == "" {
 			loginServer = registryHost(imageName)
 		}
-		if err := p.dockerLogin(ctx, urn, loginServer, username, password); err != nil {
+		// A Docker config directory for this push alone: the login never lands in the user's
+		// ~/.docker/config.json, and concurrent pushes with different credentials cannot mix.
+		configDir, err := os.MkdirTemp("", "pulumi-docker-config-")
+		if err != nil {
+			return nil, fmt.Errorf("creating a docker config directory: %w", err)
+		}
+		defer os.RemoveAll(configDir)
+		env = []string{"DOCKER_CONFIG=" + configDir}
+		if err := p.dockerLogin(ctx, urn, env, loginServer, username, password); err != nil {
 			return nil, err
 		}
 	}
-	repoDigest, err := p.dockerPush(ctx, urn, imageName)
+	repoDigest, err := p.dockerPush(ctx, urn, env, imageName)
 	if err != nil {
 		return nil, err
 	}
@@ -344,11 +353,9 @@ func (p *dockerProvider) dockerBuild(ctx context.Context, urn, imageName string,
 	return nil
 }
 
-func (p *dockerProvider) dockerLogin(ctx context.Context, urn, server, username, password string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+func (p *dockerProvider) dockerLogin(ctx context.Context, urn string, env []string, server, username, password string) error {
 	// The password goes through stdin, never argv; the output is not echoed on success.
-	if _, err := p.run(ctx, urn, nil, password, "login", server, "--username", username, "--password-stdin"); err != nil {
+	if _, err := p.run(ctx, urn, env, password, "login", server, "--username", username, "--password-stdin"); err != nil {
 		return fmt.Errorf("docker login to %s failed: %w", server, err)
 	}
 	return nil
@@ -357,9 +364,9 @@ func (p *dockerProvider) dockerLogin(ctx context.Context, urn, server, username,
 var pushDigest = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
 
 // dockerPush pushes imageName and returns "<repository>@sha256:<digest>".
-func (p *dockerProvider) dockerPush(ctx context.Context, urn, imageName string) (string, error) {
+func (p *dockerProvider) dockerPush(ctx context.Context, urn string, env []string, imageName string) (string, error) {
 	p.logf(ctx, diag.Info, urn, false, "Pushing image %s", imageName)
-	out, err := p.run(ctx, urn, nil, "", "push", imageName)
+	out, err := p.run(ctx, urn, env, "", "push", imageName)
 	if err != nil {
 		return "", fmt.Errorf("docker push of %s failed: %w", imageName, err)
 	}
@@ -368,7 +375,7 @@ func (p *dockerProvider) dockerPush(ctx context.Context, urn, imageName string) 
 		return repo + "@" + m[len(m)-1][1], nil // the digest the registry reported for this push
 	}
 	// Fall back to the digests docker recorded for the image.
-	js, err := p.run(ctx, urn, nil, "", "image", "inspect", "--format", "{{json .RepoDigests}}", imageName)
+	js, err := p.run(ctx, urn, env, "", "image", "inspect", "--format", "{{json .RepoDigests}}", imageName)
 	if err != nil {
 		return "", err
 	}

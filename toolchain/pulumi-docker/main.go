@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -53,7 +52,6 @@ type dockerProvider struct {
 	host   *provider.HostClient // nil when attached without an engine
 	ctx    context.Context      // cancelled by Cancel; kills running docker commands
 	cancel context.CancelFunc
-	mu     sync.Mutex // serialises docker login (it rewrites the docker config file)
 }
 
 // --- marshalling helpers ---
@@ -136,7 +134,8 @@ func (p *dockerProvider) DiffConfig(context.Context, *pulumirpc.DiffRequest) (*p
 
 func (p *dockerProvider) Configure(context.Context, *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
 	// Provider configuration (docker host, registryAuth, ...) is accepted and ignored: the docker CLI's
-	// own environment (DOCKER_HOST, ~/.docker/config.json) decides where builds run.
+	// own environment (DOCKER_HOST) decides where builds run. A push with credentials logs in with a
+	// Docker config directory of its own (see pushWithLogin), never ~/.docker/config.json.
 	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true}, nil
 }
 
@@ -202,6 +201,11 @@ func (p *dockerProvider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*p
 			continue
 		}
 		o, n := olds[k], news[k]
+		if k == "registry" {
+			// Credentials say who may push, not what the image is: rotating them must not rebuild or
+			// re-push anything. The new ones are in the state and used by the next real push.
+			o, n = registryIdentity(o), registryIdentity(n)
+		}
 		if o.IsNull() && n.IsNull() {
 			continue
 		}
@@ -215,6 +219,19 @@ func (p *dockerProvider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*p
 	}
 	// Like upstream, every change is an in-place update (rebuild + push under the same resource).
 	return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_SOME, Diffs: diffs}, nil
+}
+
+// registryIdentity is the part of a registry input that Diff compares: the server, not the credentials.
+func registryIdentity(v resource.PropertyValue) resource.PropertyValue {
+	p := plain(v)
+	if !p.IsObject() {
+		return v
+	}
+	server, ok := p.ObjectValue()["server"]
+	if !ok {
+		return resource.NewNullProperty()
+	}
+	return resource.NewObjectProperty(resource.PropertyMap{"server": server})
 }
 
 // apply builds (and, unless skipped, pushes) the image the properties describe. Create and
