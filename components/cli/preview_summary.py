@@ -409,7 +409,8 @@ def render(report: Report, limit: int = DEFAULT_LIMIT) -> str:
         *_bullet_list("Images to build", report.images),
         *_bullet_list("Deployments that roll", report.rolls),
     ]
-    summary = "\n".join(head + body + [""])
+    # A blank line ends the list, so <details> renders as a block of its own.
+    summary = "\n".join(head + body) + "\n\n"
     details = _details(report.changes, limit - len(summary) - 200)
     return _mask(summary + details, report.secrets)[:limit]
 
