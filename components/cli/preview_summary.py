@@ -296,11 +296,12 @@ def alias_changes(document: dict[str, Any], steps: list[Step], project: str) -> 
     deployed = _output_aliases(steps)
     configured = _config_aliases(document, project)
     # The last deployed `aliases` output and the previewed config are exact; route objects fill in.
-    old = deployed if deployed is not None else route_old
+    first_deploy = any(s.type == STACK and s.op == "create" for s in steps)
+    old = deployed if deployed is not None else ({} if first_deploy else route_old)
     new = configured if configured is not None else {**old, **route_new}
-    if deployed is None:
+    if deployed is None and not first_deploy:
         # Without recorded outputs only aliases whose route objects change are known to move.
-        new = {a: t for a, t in new.items() if a in route_new or a in route_old or not old}
+        new = {a: t for a, t in new.items() if a in route_new or a in route_old}
     lines = []
     for alias in sorted(set(old) | set(new)):
         before, after = old.get(alias), new.get(alias)
