@@ -354,3 +354,20 @@ def test_several_stacks_and_unreadable_input(tmp_path: Path) -> None:
     assert f"`production`: {V1} → {V2}" in text
     assert "<!-- valohai-preview-summary:europe -->" in text
     assert "is not `pulumi preview --json` output" in text
+
+
+def test_without_recorded_outputs_only_aliases_whose_routes_change_are_listed() -> None:
+    document = preview(
+        [alias_step("update", "production", ingress("production", V1), ingress("production", V2))],
+        config_aliases={"production": V2, "staging": V2},
+    )
+    assert [line for line in lines(document) if "`staging`" in line or "`production`" in line] == [
+        f"- **Aliases**: `production`: {V1} → {V2}"
+    ]
+
+
+def test_first_deploy_lists_every_alias_as_new() -> None:
+    stack = {"op": "create", "urn": urn([ROOT_TYPE], f"{PROJECT}-americas"), "newState": {"type": ROOT_TYPE}}
+    out = lines(preview([stack], config_aliases={"production": V1, "staging": V2}))
+    assert f"  - `production` (new alias): (none) → {V1}" in out
+    assert f"  - `staging` (new alias): (none) → {V2}" in out
