@@ -240,7 +240,13 @@ def call(args: argparse.Namespace) -> int:
         raise CliError(f"--url {args.url!r}: must start with http:// or https://")
     pulumi = Pulumi(find_project_dir(args.cwd), args.stack)
     config = pulumi.read_config()
-    outputs = pulumi.outputs()
+    try:
+        outputs = pulumi.outputs()
+    except CliError:
+        if not args.url:
+            raise
+        # A stack that was never deployed has no outputs; --url and the config still name the URL.
+        outputs = {}
     url = resolve_url(config, outputs, args.route, args.endpoint, args.url)
     auth = credentials(pulumi, config, args.user)
     request = build_request(
