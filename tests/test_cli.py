@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from components.cli import build_parser, main
-from components.cli.alias import describe, normalize, parse_targets
+from components.cli.alias import describe, normalize, parse_targets, with_mirror
 from components.cli.call import build_request, endpoint_url, format_body, resolve_url, send, with_origin
 from components.cli.common import CliError
 from components.cli.preview_summary import MARKER
@@ -187,6 +187,14 @@ def test_alias_targets() -> None:
 def test_bad_alias_targets(items: list[str], message: str) -> None:
     with pytest.raises(CliError, match=message):
         parse_targets(items)
+
+
+def test_mirror_makes_the_versions_form() -> None:
+    assert with_mirror(V1, None) == V1
+    assert with_mirror(V1, f"{V2}=10") == {"versions": {V1: 100}, "mirror": {"version": V2, "percent": 10}}
+    assert with_mirror({V1: 90, V2: 10}, f"{V2}=5")["versions"] == {V1: 90, V2: 10}
+    with pytest.raises(CliError, match="expected VERSION=PERCENT"):
+        with_mirror(V1, V2)
 
 
 def test_alias_forms_read_alike() -> None:

@@ -72,11 +72,24 @@ def parse_targets(items: list[str]) -> str | dict[str, int]:
     return weights
 
 
+def with_mirror(target: str | dict[str, int], mirror: str | None) -> Any:
+    """Add `--mirror VERSION=PERCENT`: the `{versions, mirror}` alias form (gateway routing)."""
+    if mirror is None:
+        return target
+    version, sep, percent = mirror.partition("=")
+    if not version or not sep or not percent.isdigit():
+        raise CliError(f"--mirror {mirror!r}: expected VERSION=PERCENT, e.g. 20181003.0=10")
+    return {
+        "versions": {target: 100} if isinstance(target, str) else target,
+        "mirror": {"version": version, "percent": int(percent)},
+    }
+
+
 def set_alias(args: argparse.Namespace) -> int:
     pulumi = Pulumi(find_project_dir(args.cwd), args.stack)
     config = pulumi.read_config()
     aliases = config.rewritable("aliases")
-    target = parse_targets(args.targets)
+    target = with_mirror(parse_targets(args.targets), args.mirror)
     before = aliases.get(args.alias)
     if before == target:
         print(f"Stack '{args.stack}': alias {args.alias} already points to {describe(target)}; nothing to change")
@@ -129,6 +142,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_stack_arguments(set_parser)
     set_parser.add_argument("alias", help="alias name, e.g. production")
     set_parser.add_argument("targets", nargs="+", metavar="VERSION[=WEIGHT]")
+    set_parser.add_argument(
+        "--mirror",
+        metavar="VERSION=PERCENT",
+        help="also mirror PERCENT of the alias's requests to VERSION (responses ignored; needs gateway routing)",
+    )
     set_parser.add_argument("--dry-run", action="store_true", help="check and show the change, write nothing")
     set_parser.set_defaults(run=set_alias)
     list_parser = sub.add_parser("list", help="the stack's aliases and where they point")
