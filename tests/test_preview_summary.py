@@ -247,7 +247,7 @@ def test_removed_version_warns_about_serving_objects() -> None:
     )
     out = lines(document)
     assert f"- **Versions removed**: {V1}" in out
-    assert f"⚠️ **delete** Deployment `{name}`: serves traffic; its traffic stops" in out
+    assert f"⚠️ **delete** Deployment `{name}`: serves traffic; its pods stop" in out
     assert not any("HorizontalPodAutoscaler" in line and "⚠️" in line for line in out)
 
 
@@ -278,7 +278,10 @@ def test_replaced_deployment_rolls_and_warns() -> None:
     out = lines(document)
     assert out[1] == "### `americas`: 1 to replace (4 unchanged)"
     assert f"- **Deployments that roll**: `{name}` (replace: spec.selector)" in out
-    assert f"⚠️ **replace** Deployment `{name}`: serves traffic; pods are recreated" in out
+    assert (
+        f"⚠️ **replace** Deployment `{name}`: serves traffic; its pods are recreated (requests fail until new pods are ready)"
+        in out
+    )
 
 
 def test_nothing_changed() -> None:
@@ -371,3 +374,12 @@ def test_first_deploy_lists_every_alias_as_new() -> None:
     out = lines(preview([stack], config_aliases={"production": V1, "staging": V2}))
     assert f"  - `production` (new alias): (none) → {V1}" in out
     assert f"  - `staging` (new alias): (none) → {V2}" in out
+
+
+def test_warnings_are_grouped_per_operation_and_kind() -> None:
+    types = ["valohai:index:Deployment", "kubernetes:apps/v1:Deployment"]
+    steps = [step("delete", types, f"d{i}", old={"metadata": {"name": f"d{i}"}}) for i in range(7)]
+    out = lines(preview(steps))
+    assert (
+        "⚠️ **delete** 7 Deployments (`d0`, `d1`, `d2`, `d3`, `d4`, …and 2 more): serves traffic; its pods stop" in out
+    )

@@ -366,15 +366,44 @@ def build_report(document: dict[str, Any], fallback_stack: str = "stack") -> Rep
         if step.type == DEPLOYMENT and step.op in ("update", "replace"):
             why = ", ".join(step.reasons[:3]) + (", …" if len(step.reasons) > 3 else "")
             report.rolls.append(f"`{step.object_name()}` ({step.op}{': ' + why if why else ''})")
-        if step.kind in SERVING_KINDS and step.op in ("replace", "delete") and step.type.startswith("kubernetes:"):
-            effect = "pods are recreated" if step.op == "replace" else "its traffic stops"
-            report.warnings.append(f"⚠️ **{step.op}** {step.kind} `{step.object_name()}`: serves traffic; {effect}")
+    report.warnings = warnings(report.changes)
     report.errors = [
         str(d.get("message", "")).strip()
         for d in document.get("diagnostics") or []
         if isinstance(d, dict) and d.get("severity") == "error"
     ]
     return report
+
+
+# What a replace or delete of a serving object does to traffic, per kind.
+_EFFECTS = {
+    ("replace", "Deployment"): "its pods are recreated (requests fail until new pods are ready)",
+    ("replace", "Namespace"): "everything in it is deleted and created again",
+    ("delete", "Namespace"): "everything in it is deleted",
+    ("delete", "Deployment"): "its pods stop",
+    ("replace", "Service"): "it is recreated (requests fail meanwhile)",
+    # Routes (Ingress, HTTPRoute) and anything else that serves.
+    ("replace", ""): "it is recreated (requests may fail meanwhile)",
+    ("delete", ""): "its URLs stop answering",
+}
+
+
+def warnings(changes: list[Step]) -> list[str]:
+    """One line per (operation, kind) of serving objects replaced or deleted, naming them."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for step in changes:
+        if step.kind in SERVING_KINDS and step.op in ("replace", "delete") and step.type.startswith("kubernetes:"):
+            grouped.setdefault((step.op, step.kind), []).append(f"`{step.object_name()}`")
+    lines = []
+    for (op, kind), names in grouped.items():
+        effect = _EFFECTS.get((op, kind), _EFFECTS[(op, "")])
+        what = f"{kind} {names[0]}" if len(names) == 1 else f"{len(names)} {kind}s ({_first(names, 5)})"
+        lines.append(f"⚠️ **{op}** {what}: serves traffic; {effect}")
+    return lines
+
+
+def _first(names: list[str], count: int) -> str:
+    return ", ".join(names[:count]) + (f", …and {len(names) - count} more" if len(names) > count else "")
 
 
 def _bullet_list(title: str, items: list[str]) -> list[str]:

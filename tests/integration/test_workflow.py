@@ -187,13 +187,9 @@ def test_removed_version_warns_about_what_stops_serving(stack: LocalStack) -> No
         lines = summary(stack)
         assert f"- **Versions removed**: {V2}" in lines
         assert f"- **Aliases**: `staging`: {V2} → {V1}" in lines
-        warnings = [line for line in lines if line.startswith("⚠️ **delete**")]
-        assert {line.split("`")[0] for line in warnings} == {
-            "⚠️ **delete** Deployment ",
-            "⚠️ **delete** Service ",
-            "⚠️ **delete** Ingress ",
-        }
-        assert len(warnings) == 5  # 2 Deployments, 2 Services, the version's Ingress
+        warnings = sorted(line.split(" (")[0].split(" `")[0] for line in lines if line.startswith("⚠️"))
+        # Both endpoints' Deployments and Services, and the version's Ingress.
+        assert warnings == ["⚠️ **delete** 2 Deployments", "⚠️ **delete** 2 Services", "⚠️ **delete** Ingress"]
     finally:
         stack.pulumi(
             "config", "set", "--path", f'versions["{V2}"].files.predict-digit.model', "example/models/digits-v2.json"
@@ -206,8 +202,13 @@ def test_a_namespace_change_replaces_deployments_and_warns(stack: LocalStack) ->
     stack.pulumi("config", "set", "--path", "target.namespace", "mnist-moved")
     try:
         lines = summary(stack)
-        assert any(line.startswith("⚠️ **replace** Deployment `greet-me-20181002-0-") for line in lines), lines
-        assert any(line.startswith("⚠️ **replace** Namespace ") for line in lines), lines
+        deployments = next(line for line in lines if line.startswith("⚠️ **replace** 4 Deployments (`"))
+        assert "`greet-me-20181002-0-" in deployments
+        assert deployments.endswith("serves traffic; its pods are recreated (requests fail until new pods are ready)")
+        assert (
+            "⚠️ **replace** Namespace `mnist-moved`: serves traffic; everything in it is deleted and created again"
+            in lines
+        )
         rolls = lines[lines.index("- **Deployments that roll**:") + 1 :][:4]
         assert all(line.startswith("  - `") and "(replace" in line for line in rolls), rolls
         assert "to replace" in lines[1]
