@@ -383,3 +383,45 @@ def test_warnings_are_grouped_per_operation_and_kind() -> None:
     assert (
         "⚠️ **delete** 7 Deployments (`d0`, `d1`, `d2`, `d3`, `d4`, …and 2 more): serves traffic; its pods stop" in out
     )
+
+
+# --- recorded from real `pulumi preview --json` of the local stack (noise such as stack traces removed) ---
+
+RECORDED = Path(__file__).parent / "data" / "previews"
+
+
+def _recorded(name: str) -> dict[str, Any]:
+    return dict(json.loads((RECORDED / f"{name}.json").read_text()))
+
+
+def test_recorded_alias_switch() -> None:
+    out = lines(_recorded("alias-switch"))
+    assert out[:4] == [
+        "<!-- valohai-preview-summary:local -->",
+        "### `local`: 1 to update (32 unchanged)",
+        "",
+        f"- **Aliases**: `production`: {V1} → {V2}",
+    ]
+
+
+def test_recorded_alias_switch_from_the_ingress_alone() -> None:
+    """Unchanged Services are not in a preview: their names are derived the way the program names them."""
+    document = _recorded("alias-switch")
+    del document["config"][f"{PROJECT}:aliases"]
+    stack = next(s for s in document["steps"] if s["urn"].endswith("pulumi:pulumi:Stack::valohai-deployments-local"))
+    del stack["oldState"]["outputs"]["aliases"]
+    assert f"- **Aliases**: `production`: {V1} → {V2}" in lines(document)
+
+
+def test_recorded_namespace_change_replaces_everything() -> None:
+    out = lines(_recorded("namespace-change"))
+    assert out[1] == "### `local`: 18 to replace (15 unchanged)"
+    warnings = [line.split(" (")[0].split(":")[0] for line in out if line.startswith("⚠️")]
+    assert sorted(warnings) == [
+        "⚠️ **replace** 4 Deployments",
+        "⚠️ **replace** 4 Ingresses",
+        "⚠️ **replace** 4 Services",
+        "⚠️ **replace** Namespace `mnist-moved`",
+    ]
+    assert "- **Deployments that roll**:" in out
+    assert not any(line.startswith("- **Aliases**") for line in out)

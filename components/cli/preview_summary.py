@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components import naming
 from components.cli.alias import describe, normalize
 
 # GitHub's limit on a comment body; the summary keeps a margin for the workflow's own lines.
@@ -176,9 +177,23 @@ def stack_and_project(document: dict[str, Any], steps: list[Step], fallback: str
 # --- aliases -------------------------------------------------------------------------------------
 
 
-def _version_by_service(steps: list[Step]) -> dict[str, str]:
-    """Service (and Deployment) name -> version, from the objects' version labels, old and new."""
-    result: dict[str, str] = {}
+def version_by_service(document: dict[str, Any], steps: list[Step], project: str) -> dict[str, str]:
+    """Service name -> version: a preview lists only changed objects, so unchanged Services are
+    named the way the program names them (naming.workload_name) from the versions and endpoints
+    the preview mentions; the version labels of Services and Deployments in the preview add to that.
+    """
+    versions = set(_json_config(document, f"{project}:versions") or {})
+    versions |= {s.name for s in steps if s.type == VERSION_COMPONENT}
+    endpoints: set[str] = set()
+    for step in steps:
+        if step.type == STACK:
+            urls = dig(step.old, "outputs", "versionUrls")
+            for version, by_endpoint in (urls or {}).items() if isinstance(urls, dict) else ():
+                versions.add(version)
+                endpoints |= set(by_endpoint) if isinstance(by_endpoint, dict) else set()
+        if step.kind in ROUTE_KINDS:
+            endpoints |= {path.rstrip("/").rsplit("/", 1)[-1] for path in _route_paths(step)}
+    result = {naming.workload_name(e, v): v for v in versions for e in endpoints if e}
     for step in steps:
         if step.kind not in ("Service", "Deployment"):
             continue
@@ -188,6 +203,15 @@ def _version_by_service(steps: list[Step]) -> dict[str, str]:
             if isinstance(name, str) and isinstance(version, str):
                 result[name] = version
     return result
+
+
+def _route_paths(step: Step) -> set[str]:
+    paths: set[str] = set()
+    for which in ("old", "new"):
+        for rule in dig(step.inputs(which), "spec", "rules") or []:
+            paths |= {p for p in (dig(path, "path") for path in dig(rule, "http", "paths") or []) if isinstance(p, str)}
+            paths |= {p for p in (dig(m, "path", "value") for m in dig(rule, "matches") or []) if isinstance(p, str)}
+    return paths
 
 
 def _route_alias(step: Step, which: str) -> str | None:
@@ -241,9 +265,8 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
-def aliases_from_routes(steps: list[Step], which: str) -> dict[str, Any]:
+def aliases_from_routes(steps: list[Step], which: str, services: dict[str, str]) -> dict[str, Any]:
     """Alias -> target in config form, read from the alias route objects' old or new inputs."""
-    services = _version_by_service(steps)
     collected: dict[str, tuple[dict[str, int | None], dict[str, int]]] = {}
     for step in steps:
         if step.kind not in ROUTE_KINDS or step.op in REPLACEMENT_HALVES:
@@ -272,8 +295,9 @@ def aliases_from_routes(steps: list[Step], which: str) -> dict[str, Any]:
     return result
 
 
-def _config_aliases(document: dict[str, Any], project: str) -> dict[str, Any] | None:
-    raw = (document.get("config") or {}).get(f"{project}:aliases")
+def _json_config(document: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """A structured config value of the preview (JSON text); None when absent or secret."""
+    raw = (document.get("config") or {}).get(key)
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -292,9 +316,10 @@ def _output_aliases(steps: list[Step]) -> dict[str, Any] | None:
 
 def alias_changes(document: dict[str, Any], steps: list[Step], project: str) -> list[str]:
     """`production: 20181002.0 → 20181003.0` per alias whose routing changes."""
-    route_old, route_new = aliases_from_routes(steps, "old"), aliases_from_routes(steps, "new")
+    services = version_by_service(document, steps, project)
+    route_old, route_new = aliases_from_routes(steps, "old", services), aliases_from_routes(steps, "new", services)
     deployed = _output_aliases(steps)
-    configured = _config_aliases(document, project)
+    configured = _json_config(document, f"{project}:aliases")
     # The last deployed `aliases` output and the previewed config are exact; route objects fill in.
     first_deploy = any(s.type == STACK and s.op == "create" for s in steps)
     old = deployed if deployed is not None else ({} if first_deploy else route_old)
@@ -356,6 +381,8 @@ def build_report(document: dict[str, Any], fallback_stack: str = "stack") -> Rep
             report.changes.append(step)
         elif step.op == "same":
             report.same += 1
+    # `pulumi preview --json` lists unchanged resources only in its changeSummary.
+    report.same = _int((document.get("changeSummary") or {}).get("same"), default=report.same)
     report.aliases = alias_changes(document, steps, project)
     report.added = [s.name for s in report.changes if s.type == VERSION_COMPONENT and s.op == "create"]
     report.removed = [s.name for s in report.changes if s.type == VERSION_COMPONENT and s.op == "delete"]
@@ -397,7 +424,11 @@ def warnings(changes: list[Step]) -> list[str]:
     lines = []
     for (op, kind), names in grouped.items():
         effect = _EFFECTS.get((op, kind), _EFFECTS[(op, "")])
-        what = f"{kind} {names[0]}" if len(names) == 1 else f"{len(names)} {kind}s ({_first(names, 5)})"
+        what = (
+            f"{kind} {names[0]}"
+            if len(names) == 1
+            else f"{len(names)} {kind}{'es' if kind.endswith('s') else 's'} ({_first(names, 5)})"
+        )
         lines.append(f"⚠️ **{op}** {what}: serves traffic; {effect}")
     return lines
 
