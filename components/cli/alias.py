@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from components.cli.common import CliError
+from components.cli.common import CliError, add_stack_arguments, next_step
 from components.cli.stack_config import Pulumi, find_project_dir, validate
 
 
@@ -116,17 +115,6 @@ def list_aliases(args: argparse.Namespace) -> int:
     for alias, target in aliases.items():
         print(f"{alias.ljust(width)}  {describe(target)}")
     return 0
-
-
-def next_step(stack: str) -> str:
-    return f"Next: pulumi preview --stack {stack}   (then: pulumi up --stack {stack})"
-
-
-def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", required=True, help="the deploy target's stack, e.g. local, americas")
-    parser.add_argument(
-        "--cwd", type=Path, default=None, help="the Pulumi project directory (default: nearest with Pulumi.yaml)"
-    )
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from components import naming
-from components.cli.alias import add_stack_arguments, normalize
-from components.cli.common import CliError, progress, split_pair
+from components.cli.alias import normalize
+from components.cli.common import CliError, add_stack_arguments, progress, split_pair
 from components.cli.stack_config import SECRET_PLACEHOLDER, Pulumi, StackConfig, find_project_dir
 from components.errors import ConfigError
 

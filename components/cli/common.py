@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class CliError(Exception):
@@ -25,3 +27,14 @@ def split_pair(text: str, option: str, what: str = "NAME=VALUE") -> tuple[str, s
     if not sep or not name:
         raise CliError(f"{option} {text!r}: expected {what}")
     return name, value
+
+
+def next_step(stack: str) -> str:
+    return f"Next: pulumi preview --stack {stack}   (then: pulumi up --stack {stack})"
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", required=True, help="the deploy target's stack, e.g. local, americas")
+    parser.add_argument(
+        "--cwd", type=Path, default=None, help="the Pulumi project directory (default: nearest with Pulumi.yaml)"
+    )

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.cli.alias import add_stack_arguments, describe, next_step
-from components.cli.common import CliError, split_pair
+from components.cli.alias import describe
+from components.cli.common import CliError, add_stack_arguments, next_step, split_pair
 from components.cli.stack_config import Pulumi, StackConfig, find_project_dir, validate
 from components.code_repository import CodeRepository
 from components.errors import ConfigError
