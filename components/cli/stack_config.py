@@ -171,7 +171,13 @@ class Pulumi:
 
     def secret_at(self, path: str) -> str:
         """One decrypted config value (needs the stack's passphrase or secrets provider)."""
-        return self.run("config", "get", "--path", path, secret_output=True).rstrip("\n")
+        try:
+            return self.run("config", "get", "--path", path, secret_output=True).rstrip("\n")
+        except CliError:
+            raise CliError(
+                f"cannot decrypt {path} of stack '{self.stack}': set PULUMI_CONFIG_PASSPHRASE (or log in to the "
+                "stack's secrets provider), or pass the credentials with --user NAME:PASSWORD"
+            ) from None
 
 
 def validate(config: StackConfig, values: dict[str, Any]) -> DeploymentPlan:

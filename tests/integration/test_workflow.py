@@ -60,12 +60,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     return stack
 
 
-def cli(stack: LocalStack, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def cli(
+    stack: LocalStack, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m components ...` in the scratch project (its copy of components is this checkout's)."""
     result = subprocess.run(
         [sys.executable, "-m", "components", *args],
         cwd=stack.project,
-        env=stack.env,
+        env=env or stack.env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -406,3 +408,11 @@ def test_call_errors_name_the_problem(stack: LocalStack, router: dict[str, str])
     )
     assert refused.returncode == 1
     assert "connection refused by 127.0.0.1:" in refused.stderr
+    no_passphrase = {k: v for k, v in stack.env.items() if k != "PULUMI_CONFIG_PASSPHRASE"}
+    locked = cli(
+        stack, "call", "--stack", "local", V1, "greet-me", "--url", router["greet-me"], check=False, env=no_passphrase
+    )
+    assert locked.returncode == 1
+    assert "cannot decrypt basicAuth.alice of stack 'local': set PULUMI_CONFIG_PASSPHRASE" in locked.stderr, (
+        locked.stderr
+    )
