@@ -247,7 +247,7 @@ def test_removed_version_warns_about_serving_objects() -> None:
     )
     out = lines(document)
     assert f"- **Versions removed**: {V1}" in out
-    assert f"⚠️ **delete** Deployment `{name}`: serves traffic; its pods stop" in out
+    assert f"- ⚠️ **delete** Deployment `{name}`: serves traffic; its pods stop" in out
     assert not any("HorizontalPodAutoscaler" in line and "⚠️" in line for line in out)
 
 
@@ -279,7 +279,7 @@ def test_replaced_deployment_rolls_and_warns() -> None:
     assert out[1] == "### `americas`: 1 to replace (4 unchanged)"
     assert f"- **Deployments that roll**: `{name}` (replace: spec.selector)" in out
     assert (
-        f"⚠️ **replace** Deployment `{name}`: serves traffic; its pods are recreated (requests fail until new pods are ready)"
+        f"- ⚠️ **replace** Deployment `{name}`: serves traffic; its pods are recreated (requests fail until new pods are ready)"
         in out
     )
 
@@ -296,6 +296,7 @@ def test_a_failed_preview_shows_its_errors() -> None:
         [], diagnostics=[{"severity": "error", "message": message}, {"severity": "info", "message": "noise"}]
     )
     out = lines(document)
+    assert out[1] == "### `americas`: the preview failed"
     assert "❌ **The preview failed:**" in out
     assert "config: aliases.production: points to version '2099'" in out
     assert "noise" not in out
@@ -381,7 +382,7 @@ def test_warnings_are_grouped_per_operation_and_kind() -> None:
     steps = [step("delete", types, f"d{i}", old={"metadata": {"name": f"d{i}"}}) for i in range(7)]
     out = lines(preview(steps))
     assert (
-        "⚠️ **delete** 7 Deployments (`d0`, `d1`, `d2`, `d3`, `d4`, …and 2 more): serves traffic; its pods stop" in out
+        "- ⚠️ **delete** 7 Deployments (`d0`, `d1`, `d2`, `d3`, `d4`, …and 2 more): serves traffic; its pods stop" in out
     )
 
 
@@ -416,12 +417,12 @@ def test_recorded_alias_switch_from_the_ingress_alone() -> None:
 def test_recorded_namespace_change_replaces_everything() -> None:
     out = lines(_recorded("namespace-change"))
     assert out[1] == "### `local`: 18 to replace (15 unchanged)"
-    warnings = [line.split(" (")[0].split(":")[0] for line in out if line.startswith("⚠️")]
+    warnings = [line.split(" (")[0].split(":")[0] for line in out if line.startswith("- ⚠️")]
     assert sorted(warnings) == [
-        "⚠️ **replace** 4 Deployments",
-        "⚠️ **replace** 4 Ingresses",
-        "⚠️ **replace** 4 Services",
-        "⚠️ **replace** Namespace `mnist-moved`",
+        "- ⚠️ **replace** 4 Deployments",
+        "- ⚠️ **replace** 4 Ingresses",
+        "- ⚠️ **replace** 4 Services",
+        "- ⚠️ **replace** Namespace `mnist-moved`",
     ]
     assert "- **Deployments that roll**:" in out
     assert not any(line.startswith("- **Aliases**") for line in out)

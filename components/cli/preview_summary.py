@@ -429,7 +429,7 @@ def warnings(changes: list[Step]) -> list[str]:
             if len(names) == 1
             else f"{len(names)} {kind}{'es' if kind.endswith('s') else 's'} ({_first(names, 5)})"
         )
-        lines.append(f"⚠️ **{op}** {what}: serves traffic; {effect}")
+        lines.append(f"- ⚠️ **{op}** {what}: serves traffic; {effect}")
     return lines
 
 
@@ -450,16 +450,13 @@ def _bullet_list(title: str, items: list[str]) -> list[str]:
 def render(report: Report, limit: int = DEFAULT_LIMIT) -> str:
     counts = report.counts
     total = sum(counts.values())
-    head = [
-        MARKER.format(stack=report.stack),
-        f"### `{report.stack}`: "
-        + (
-            ", ".join(f"{n} to {op}" for op, n in counts.items() if n) + f" ({report.same} unchanged)"
-            if total
-            else f"no changes ({report.same} unchanged)"
-        ),
-        "",
-    ]
+    if report.errors:
+        title = "the preview failed"
+    elif total:
+        title = ", ".join(f"{n} to {op}" for op, n in counts.items() if n) + f" ({report.same} unchanged)"
+    else:
+        title = f"no changes ({report.same} unchanged)"
+    head = [MARKER.format(stack=report.stack), f"### `{report.stack}`: {title}", ""]
     if report.errors:
         head += ["❌ **The preview failed:**", "", "```", *_clip_lines(report.errors, 40), "```", ""]
     body = [

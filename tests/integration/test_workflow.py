@@ -189,9 +189,9 @@ def test_removed_version_warns_about_what_stops_serving(stack: LocalStack) -> No
         lines = summary(stack)
         assert f"- **Versions removed**: {V2}" in lines
         assert f"- **Aliases**: `staging`: {V2} → {V1}" in lines
-        warnings = sorted(line.split(" (")[0].split(" `")[0] for line in lines if line.startswith("⚠️"))
+        warnings = sorted(line.split(" (")[0].split(" `")[0] for line in lines if line.startswith("- ⚠️"))
         # Both endpoints' Deployments and Services, and the version's Ingress.
-        assert warnings == ["⚠️ **delete** 2 Deployments", "⚠️ **delete** 2 Services", "⚠️ **delete** Ingress"]
+        assert warnings == ["- ⚠️ **delete** 2 Deployments", "- ⚠️ **delete** 2 Services", "- ⚠️ **delete** Ingress"]
     finally:
         stack.pulumi(
             "config", "set", "--path", f'versions["{V2}"].files.predict-digit.model', "example/models/digits-v2.json"
@@ -204,11 +204,11 @@ def test_a_namespace_change_replaces_deployments_and_warns(stack: LocalStack) ->
     stack.pulumi("config", "set", "--path", "target.namespace", "mnist-moved")
     try:
         lines = summary(stack)
-        deployments = next(line for line in lines if line.startswith("⚠️ **replace** 4 Deployments (`"))
+        deployments = next(line for line in lines if line.startswith("- ⚠️ **replace** 4 Deployments (`"))
         assert "`greet-me-20181002-0-" in deployments
         assert deployments.endswith("serves traffic; its pods are recreated (requests fail until new pods are ready)")
         assert (
-            "⚠️ **replace** Namespace `mnist-moved`: serves traffic; everything in it is deleted and created again"
+            "- ⚠️ **replace** Namespace `mnist-moved`: serves traffic; everything in it is deleted and created again"
             in lines
         )
         rolls = lines[lines.index("- **Deployments that roll**:") + 1 :][:4]
