@@ -125,6 +125,22 @@ def test_refused_alias_changes_write_nothing(stack: LocalStack) -> None:
     assert stack_file(stack) == before
 
 
+def test_a_failing_preview_is_summarized_with_its_errors(stack: LocalStack) -> None:
+    stack.pulumi("config", "set", "--path", "aliases.production", "20990101.0")
+    try:
+        preview = stack.pulumi("preview", "--json", check=False)
+        assert preview.returncode != 0
+        path = stack.project / "preview.json"
+        path.write_text(preview.stdout)
+        lines = cli(stack, "preview-summary", str(path)).stdout.splitlines()
+        assert lines[1] == "### `local`: the preview failed"
+        assert any(
+            "aliases.production: points to version '20990101.0', which is not in versions" in line for line in lines
+        )
+    finally:
+        stack.pulumi("config", "set", "--path", "aliases.production", V1)
+
+
 def test_weighted_split(stack: LocalStack) -> None:
     cli(stack, "alias", "set", "--stack", "local", "production", f"{V1}=90", f"{V2}=10")
     try:
