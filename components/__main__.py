@@ -1,50 +1,7 @@
-"""`python -m components lint [PATH] [--json]`: check a valohai.yaml as a pull-request gate."""
+"""`python -m components <command>`: the everyday workflow (see components/cli)."""
 
-from __future__ import annotations
-
-import argparse
-import json
 import sys
-from pathlib import Path
 
-from components.errors import ConfigError
-from components.valohai_config import parse_valohai_yaml
+from components.cli import main
 
-
-def lint(path: Path, as_json: bool) -> int:
-    try:
-        text = path.read_text()
-    except OSError as err:
-        print(f"{path}: cannot read: {err.strerror}", file=sys.stderr)
-        return 1
-    try:
-        valohai = parse_valohai_yaml(text, str(path))
-    except ConfigError as err:
-        if as_json:
-            print(json.dumps({"errors": err.problems}, indent=2))
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
-        return 1
-    if as_json:
-        print(json.dumps({"endpoints": [e.to_valohai_dict() for e in valohai.endpoints]}, indent=2))
-        return 0
-    for e in valohai.endpoints:
-        how = f"wsgi {e.wsgi_target}" if e.wsgi else f"server-command {e.server_command!r}"
-        files = ", ".join(f"{f.name} -> {f.path}" for f in e.files) or "no files"
-        print(f"{e.name}: image {e.image}, port {e.port}, {how}; {files}")
-    print(f"{path}: {len(valohai.endpoints)} endpoint(s), no errors")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components")
-    commands = parser.add_subparsers(dest="command", required=True)
-    lint_parser = commands.add_parser("lint", help="validate a valohai.yaml and list its endpoints")
-    lint_parser.add_argument("path", nargs="?", default="valohai.yaml", type=Path)
-    lint_parser.add_argument("--json", action="store_true", help='print {"endpoints": [...]}')
-    args = parser.parse_args(argv)
-    return lint(args.path, args.json)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main())

@@ -1,0 +1,142 @@
+"""`alias set` and `alias list`: point an alias at a version, or split it between two."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from components.cli.common import CliError, add_stack_arguments, next_step
+from components.cli.stack_config import Pulumi, find_project_dir, validate
+
+
+def normalize(target: Any) -> tuple[dict[str, int], tuple[str, int] | None]:
+    """Any alias form -> (version -> weight, mirror (version, percent) or None).
+
+    Forms: `"v"`, `{v: weight, ...}`, and `{versions: {v: weight} or "v", mirror: {version, percent}}`.
+    """
+    if isinstance(target, str):
+        return {target: 100}, None
+    if not isinstance(target, Mapping):
+        return {}, None
+    mirror = None
+    if "versions" in target:
+        raw_mirror = target.get("mirror")
+        if isinstance(raw_mirror, Mapping) and raw_mirror.get("version"):
+            mirror = (str(raw_mirror["version"]), _int(raw_mirror.get("percent", 100)))
+        weights, _ = normalize(target["versions"])
+        return weights, mirror
+    return {str(v): _int(w) for v, w in target.items()}, None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def describe(target: Any) -> str:
+    """`20181002.0`, `20181002.0 90% / 20181003.0 10%`, `... + mirror 20181004.0 5%`, or `(none)`."""
+    if target is None:
+        return "(none)"
+    weights, mirror = normalize(target)
+    ordered = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ordered[0][0] if len(ordered) == 1 else " / ".join(f"{v} {w}%" for v, w in ordered)
+    if mirror:
+        text += f" + mirror {mirror[0]} {mirror[1]}%"
+    return text or "(none)"
+
+
+def parse_targets(items: list[str]) -> str | dict[str, int]:
+    """`VERSION` or `VERSION=WEIGHT VERSION=WEIGHT` -> the config value; the program checks the weights."""
+    if len(items) == 1:
+        version, sep, weight = items[0].partition("=")
+        if sep and weight != "100":
+            raise CliError(
+                f"alias set: a single version takes all traffic; drop '={weight}' or name a second version to split"
+            )
+        return version
+    weights: dict[str, int] = {}
+    for item in items:
+        version, sep, weight = item.partition("=")
+        if not version or not sep:
+            raise CliError(f"alias set: {item!r}: each version of a split needs a weight (VERSION=WEIGHT, sum 100)")
+        if version in weights:
+            raise CliError(f"alias set: version '{version}' is named twice; name each version once")
+        try:
+            weights[version] = int(weight)
+        except ValueError:
+            raise CliError(f"alias set: weight {weight!r} of version '{version}' must be a whole number") from None
+    return weights
+
+
+def with_mirror(target: str | dict[str, int], mirror: str | None) -> Any:
+    """Add `--mirror VERSION=PERCENT`: the `{versions, mirror}` alias form (gateway routing)."""
+    if mirror is None:
+        return target
+    version, sep, percent = mirror.partition("=")
+    if not version or not sep or not percent.isdigit():
+        raise CliError(f"--mirror {mirror!r}: expected VERSION=PERCENT, e.g. 20181003.0=10")
+    return {
+        "versions": {target: 100} if isinstance(target, str) else target,
+        "mirror": {"version": version, "percent": int(percent)},
+    }
+
+
+def set_alias(args: argparse.Namespace) -> int:
+    pulumi = Pulumi(find_project_dir(args.cwd), args.stack)
+    config = pulumi.read_config()
+    aliases = config.rewritable("aliases")
+    target = with_mirror(parse_targets(args.targets), args.mirror)
+    before = aliases.get(args.alias)
+    if before == target:
+        print(f"Stack '{args.stack}': alias {args.alias} already points to {describe(target)}; nothing to change")
+        return 0
+    aliases[args.alias] = target
+    validate(config, config.values | {"aliases": aliases})
+    change = f"{args.alias}: {describe(before)} → {describe(target)}"
+    if args.dry_run:
+        print(f"Stack '{args.stack}' (dry run, nothing written): {change}")
+        return 0
+    pulumi.write(config, {"aliases": aliases})
+    print(f"Stack '{args.stack}': {change}")
+    print(next_step(args.stack))
+    return 0
+
+
+def list_aliases(args: argparse.Namespace) -> int:
+    config = Pulumi(find_project_dir(args.cwd), args.stack).read_config()
+    aliases = config.values.get("aliases") or {}
+    if not aliases:
+        print(f"Stack '{args.stack}' has no aliases; add one with `alias set --stack {args.stack} ALIAS VERSION`")
+        return 0
+    width = max(len(a) for a in aliases)
+    for alias, target in aliases.items():
+        print(f"{alias.ljust(width)}  {describe(target)}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("alias", help="point an alias at a version, or list aliases")
+    sub = parser.add_subparsers(dest="alias_command", required=True, metavar="{set,list}")
+    set_parser = sub.add_parser(
+        "set",
+        help="point ALIAS at a version, or split it: VERSION=WEIGHT VERSION=WEIGHT",
+        description="Point ALIAS at one version, or split its traffic between two (weights 1-99, sum 100). "
+        "Checks the result with the program's validation, then writes the stack config through "
+        "`pulumi config set-all` (comments and secrets in Pulumi.<stack>.yaml survive).",
+    )
+    add_stack_arguments(set_parser)
+    set_parser.add_argument("alias", help="alias name, e.g. production")
+    set_parser.add_argument("targets", nargs="+", metavar="VERSION[=WEIGHT]")
+    set_parser.add_argument(
+        "--mirror",
+        metavar="VERSION=PERCENT",
+        help="also mirror PERCENT of the alias's requests to VERSION (responses ignored; needs gateway routing)",
+    )
+    set_parser.add_argument("--dry-run", action="store_true", help="check and show the change, write nothing")
+    set_parser.set_defaults(run=set_alias)
+    list_parser = sub.add_parser("list", help="the stack's aliases and where they point")
+    add_stack_arguments(list_parser)
+    list_parser.set_defaults(run=list_aliases)
