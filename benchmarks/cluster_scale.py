@@ -99,8 +99,8 @@ def main() -> None:
     print(f"no-op pulumi up:                    {noop:.1f} s")
     print(f"alias-switch pulumi up:             {switch:.1f} s")
     print(f"pulumi destroy:                     {destroy:.1f} s")
-    for component in memory_before:
-        print(f"{component} RSS: {memory_before[component]:.0f} MiB before, {memory_after[component]:.0f} MiB after")
+    for component, before in memory_before.items():
+        print(f"{component} RSS: {before:.0f} MiB before, {memory_after[component]:.0f} MiB after")
 
 
 if __name__ == "__main__":

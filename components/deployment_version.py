@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_kubernetes as k8s
 
 from components import naming
 from components.endpoint_workload import EndpointWorkload, EndpointWorkloadArgs

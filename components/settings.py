@@ -213,6 +213,9 @@ class GatewayRef(_Settings):
     implementation: Literal["traefik", "envoy", "other"] = "other"
     # TLS is terminated at the Gateway's listener, so only the URLs this program prints need it.
     scheme: Literal["https", "http"] = "https"
+    # The listener's port as clients reach it, when not the scheme's default (a local router on
+    # 8080): only the printed URLs use it, since an HTTPRoute's hostnames carry no port.
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
 
 
 class IngressRouting(_Settings):

@@ -44,8 +44,14 @@ class RoutingContext:
             return s.routing.gateway.scheme
         return "https" if s.tls_secret_name else "http"
 
+    @property
+    def authority(self) -> str | None:
+        s = self.settings
+        port = s.routing.gateway.port if s.routing.gateway is not None else None
+        return f"{s.host}:{port}" if s.host and port else s.host
+
     def urls(self, route: Route) -> dict[str, str]:
-        return {rule.endpoint: url(self.settings.host, self.scheme, rule.prefix) for rule in route.rules}
+        return {rule.endpoint: url(self.authority, self.scheme, rule.prefix) for rule in route.rules}
 
     def ingress_options(self) -> ingress.IngressOptions:
         s = self.settings

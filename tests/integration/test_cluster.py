@@ -152,7 +152,9 @@ def test_hpas_carry_the_configured_bounds(stack: LocalStack) -> None:
 def test_routes_carry_version_and_alias_paths_and_backends(stack: LocalStack) -> None:
     routes = _routes(stack)
     paths = {m["path"]["value"] for r in routes for rule in r["spec"]["rules"] for m in rule["matches"]}
-    expected = {f"{PREFIX}/{route}/{e}" for route in (V1, V2, "production", "staging") for e in ("greet-me", "predict-digit")}
+    expected = {
+        f"{PREFIX}/{route}/{e}" for route in (V1, V2, "production", "staging") for e in ("greet-me", "predict-digit")
+    }
     assert paths == expected
     assert all(r["spec"]["hostnames"] == [stack.host] for r in routes)
     production = _alias_route(stack, "production")
@@ -208,7 +210,9 @@ def test_predict_digit_reads_uploaded_samples_through_the_router(
     stack: LocalStack, auth: tuple[str, str], route: str
 ) -> None:
     for digit in (0, 3, 7, 9):
-        body, content_type = multipart({"image": (f"{digit}.png", (SAMPLES / f"digit-{digit}.png").read_bytes(), "image/png")})
+        body, content_type = multipart(
+            {"image": (f"{digit}.png", (SAMPLES / f"digit-{digit}.png").read_bytes(), "image/png")}
+        )
         response = request(
             stack.host,
             _path(route, "predict-digit"),
@@ -307,7 +311,9 @@ def _steady(stack: LocalStack, auth: tuple[str, str], route: str = "production")
 
 
 def test_a_new_version_rolls_out_while_its_alias_keeps_serving(stack: LocalStack, auth: tuple[str, str]) -> None:
-    stack.pulumi("config", "set", "--path", f'versions["{V3}"].files.predict-digit.model', "example/models/digits-v2.json")
+    stack.pulumi(
+        "config", "set", "--path", f'versions["{V3}"].files.predict-digit.model', "example/models/digits-v2.json"
+    )
     with _steady(stack, auth) as load:
         assert load.wait_until(lambda s: len(s) >= 20, 30)
         stack.pulumi("up", "--yes")
@@ -371,9 +377,13 @@ def test_removing_a_version_an_alias_uses_is_refused_before_anything_changes(sta
         assert result.returncode != 0
         assert f"aliases.production: points to version '{V1}', which is not in versions" in result.stdout
     finally:
-        stack.pulumi("config", "set", "--path", f'versions["{V1}"].files.predict-digit.model', "example/models/digits-v1.json")
+        stack.pulumi(
+            "config", "set", "--path", f'versions["{V1}"].files.predict-digit.model', "example/models/digits-v1.json"
+        )
         stack.pulumi("config", "set", "--path", f'versions["{V1}"].env.GREETING_STYLE', "formal")
-        stack.pulumi("config", "set", "--path", f'versions["{V1}"].replicas', json.dumps({"min": 2, "max": 3}), "--json")
+        stack.pulumi(
+            "config", "set", "--path", f'versions["{V1}"].replicas', json.dumps({"min": 2, "max": 3}), "--json"
+        )
     assert _inventory(stack) == before
 
 
@@ -398,7 +408,9 @@ def test_bad_input_leaves_the_cluster_unchanged(stack: LocalStack, breakage: str
             stack.pulumi("config", "set", "--path", "aliases.staging", "20990101.0")
             expected = "aliases.staging: points to version '20990101.0', which is not in versions"
         else:
-            stack.pulumi("config", "set", "--path", f'versions["{V2}"].files.predict-digit.model', "models/missing.json")
+            stack.pulumi(
+                "config", "set", "--path", f'versions["{V2}"].files.predict-digit.model', "models/missing.json"
+            )
             expected = "file 'models/missing.json' not found"
         result = stack.pulumi("up", "--yes", check=False)
         output = result.stdout + result.stderr
@@ -411,7 +423,13 @@ def test_bad_input_leaves_the_cluster_unchanged(stack: LocalStack, breakage: str
         elif breakage == "alias":
             stack.pulumi("config", "set", "--path", "aliases.staging", V2)
         else:
-            stack.pulumi("config", "set", "--path", f'versions["{V2}"].files.predict-digit.model', "example/models/digits-v2.json")
+            stack.pulumi(
+                "config",
+                "set",
+                "--path",
+                f'versions["{V2}"].files.predict-digit.model',
+                "example/models/digits-v2.json",
+            )
     assert _inventory(stack) == before
 
 

@@ -117,7 +117,9 @@ def test_registry_stopped_mid_build_then_up_converges(stack: LocalStack) -> None
     # New bytes, so the image has a layer the registry has never seen and the push has work to do.
     model = stack.project / "example" / "models" / "digits-v3.json"
     model.write_text((stack.project / "example" / "models" / "digits-v2.json").read_text() + "\n")
-    stack.pulumi("config", "set", "--path", f'versions["{V3}"].files.predict-digit.model', "example/models/digits-v3.json")
+    stack.pulumi(
+        "config", "set", "--path", f'versions["{V3}"].files.predict-digit.model', "example/models/digits-v3.json"
+    )
     run = _start_up(stack)
     try:
         _poll(_docker_busy, 300, "an image build or push")

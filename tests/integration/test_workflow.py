@@ -28,9 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 
-from components.routing_spec import apr1
 from tests.integration.local_stack import (
     LocalStack,
     docker,
@@ -287,16 +287,20 @@ class _AuthProxy(BaseHTTPRequestHandler):
         expected = self.htpasswd.get(user)
         if expected is None:
             return False
-        salt = expected.split("$")[2]
-        return apr1(password, salt) == expected
+        return bool(bcrypt.checkpw(password.encode(), expected.encode()))
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
 def _htpasswd(stack: LocalStack) -> dict[str, str]:
-    secret = stack.manifest("Secret", "basic-auth")
-    text = base64.b64decode(secret["data"]["auth"]).decode()
+    secret = next(
+        m for m in stack.manifests() if m["kind"] == "Secret" and m["metadata"]["name"].endswith("basic-auth")
+    )
+    if secret.get("stringData"):
+        text = next(iter(secret["stringData"].values()))
+    else:
+        text = base64.b64decode(next(iter(secret["data"].values()))).decode()
     return dict(line.split(":", 1) for line in text.splitlines())
 
 
