@@ -145,7 +145,7 @@ start_component() {
         return 0
     fi
     log "cluster $CL_NAME: starting $name (log: $logfile)"
-    setsid "$(kube_bin)" "$name" "$@" >> "$logfile" 2>&1 < /dev/null &
+    setsid "$(kube_bin)" "$name" "$@" >> "$logfile" 2>&1 < /dev/null 9>&- &
     echo $! > "$pidfile"
     local deadline=$((SECONDS + START_TIMEOUT))
     until $ready; do

@@ -47,7 +47,7 @@ start_daemon() {
         return 0
     fi
     log "node: starting $name (log: $logfile)"
-    setsid "$@" >> "$logfile" 2>&1 < /dev/null &
+    setsid "$@" >> "$logfile" 2>&1 < /dev/null 9>&- &
     echo $! > "$pidfile"
     local deadline=$((SECONDS + START_TIMEOUT))
     until $ready; do
@@ -291,7 +291,7 @@ remove_kubelet_chains() {
     for table in filter nat mangle; do
         for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-PROXY-CANARY KUBE-IPTABLES-HINT KUBE-FORWARD \
             KUBE-NODEPORTS KUBE-SERVICES KUBE-EXTERNAL-SERVICES KUBE-PROXY-FIREWALL KUBE-POSTROUTING KUBE-MARK-MASQ; do
-            iptables -w -t "$table" -S 2>/dev/null | grep -- "-j $chain\b" | sed 's/^-A/-D/' | while read -r rule; do
+            { iptables -w -t "$table" -S 2>/dev/null | grep -- "-j $chain\b" || true; } | sed 's/^-A/-D/' | while read -r rule; do
                 # shellcheck disable=SC2086 # the rule is a list of iptables words
                 iptables -w -t "$table" $rule 2>/dev/null || true
             done

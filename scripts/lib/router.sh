@@ -107,7 +107,7 @@ router_start() {
     local pidfile="$ROUTER_DIR/traefik.pid" logfile="$ROUTER_DIR/traefik.log"
     if ! { pid_from_file "$pidfile" traefik >/dev/null && router_ready; }; then
         log "router: starting traefik on 127.0.0.1:$ROUTER_PORT (log: $logfile)"
-        KUBECONFIG="$CL_ADMIN" setsid traefik --configFile "$ROUTER_DIR/traefik.yaml" >> "$logfile" 2>&1 < /dev/null &
+        KUBECONFIG="$CL_ADMIN" setsid traefik --configFile "$ROUTER_DIR/traefik.yaml" >> "$logfile" 2>&1 < /dev/null 9>&- &
         echo $! > "$pidfile"
         local deadline=$((SECONDS + START_TIMEOUT))
         until router_ready; do
