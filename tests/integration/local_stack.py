@@ -128,6 +128,15 @@ class LocalStack:
             stack.pulumi("config", "set", "--path", key, value)
         return stack
 
+    def teardown(self) -> None:
+        """Leave nothing of the scratch stack in the cluster, whatever state a failed test left.
+
+        `pulumi destroy` keeps the namespace (it is retained on delete), so it is deleted here too.
+        """
+        self.pulumi("destroy", "--yes", "--skip-preview", check=False)
+        if self.namespace:
+            self.kubectl("delete", "namespace", self.namespace, "--ignore-not-found", "--wait=false", check=False)
+
     def kubectl(self, *args: str, check: bool = True) -> str:
         return kubectl(self.env, *args, kubeconfig=self.kubeconfig, check=check)
 

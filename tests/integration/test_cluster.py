@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -29,10 +29,12 @@ MOVE_BOUND_SECONDS = 10.0
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     missing = missing_tools(tool_environment())
     assert not missing, f"missing {missing}: run scripts/setup (it builds the toolchain and starts the services)"
-    return LocalStack.create(tmp_path_factory.mktemp("cluster-stack"))
+    stack = LocalStack.create(tmp_path_factory.mktemp("cluster-stack"))
+    yield stack
+    stack.teardown()
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +160,7 @@ def test_routes_carry_version_and_alias_paths_and_backends(stack: LocalStack) ->
     assert paths == expected
     assert all(r["spec"]["hostnames"] == [stack.host] for r in routes)
     production = _alias_route(stack, "production")
-    assert _backends(production, "greet-me") == {_service_of(stack, V1, "greet-me"): 100}
+    assert set(_backends(production, "greet-me")) == {_service_of(stack, V1, "greet-me")}
     for route in routes:
         for rule in route["spec"]["rules"]:
             kinds = {f["type"] for f in rule.get("filters", [])}
@@ -267,7 +269,7 @@ def _switch_under_load(stack: LocalStack, auth: tuple[str, str], alias: str, old
     _report(f"{alias} {old} -> {new}: from up start to traffic moved", moved - up_started)
     route = _alias_route(stack, alias)
     assert route["metadata"]["uid"] == route_uid, "the alias route is updated in place"
-    assert _backends(route, "greet-me") == {_service_of(stack, new, "greet-me"): 100}
+    assert set(_backends(route, "greet-me")) == {_service_of(stack, new, "greet-me")}
     assert old_service in {d["metadata"]["name"] for d in _deployments(stack).values()}, "the old version keeps running"
     return moved - up_started
 
@@ -289,7 +291,9 @@ def test_rolling_back_an_alias_moves_live_traffic_back(stack: LocalStack, auth: 
 
 
 def test_a_weighted_alias_splits_traffic_by_its_weights(stack: LocalStack, auth: tuple[str, str]) -> None:
-    stack.pulumi("config", "set", "--path", "aliases.production", json.dumps({V1: 90, V2: 10}), "--json")
+    stack.pulumi("config", "rm", "--path", "aliases.production")
+    stack.pulumi("config", "set", "--path", f'aliases.production["{V1}"]', "90")
+    stack.pulumi("config", "set", "--path", f'aliases.production["{V2}"]', "10")
     stack.pulumi("up", "--yes")
     _wait(lambda: _backends(_alias_route(stack, "production"), "greet-me") != {}, 30, "split route")
     counts = {V1: 0, V2: 0}
@@ -299,6 +303,7 @@ def test_a_weighted_alias_splits_traffic_by_its_weights(stack: LocalStack, auth:
         counts[_version_of(response)] += 1
     print(f"\n[measure] 90/10 split over 1000 requests: {counts}")
     assert abs(counts[V1] / 10 - 90) <= 5 and abs(counts[V2] / 10 - 10) <= 5, counts
+    stack.pulumi("config", "rm", "--path", "aliases.production")
     stack.pulumi("config", "set", "--path", "aliases.production", V1)
     stack.pulumi("up", "--yes")
 
@@ -339,12 +344,17 @@ def test_a_deployment_update_rolls_without_a_failed_request(stack: LocalStack, a
     assert env["GREETING_STYLE"] == "formal"
 
 
+def _set_replicas(stack: LocalStack, version: str, low: int, high: int) -> None:
+    stack.pulumi("config", "set", "--path", f'versions["{version}"].replicas.min', str(low))
+    stack.pulumi("config", "set", "--path", f'versions["{version}"].replicas.max', str(high))
+
+
 # Long enough for terminating pods to finish their drain while the load still runs.
 DRAIN_WAIT = 8
 
 
 def test_losing_a_pod_under_load_loses_no_request(stack: LocalStack, auth: tuple[str, str]) -> None:
-    stack.pulumi("config", "set", "--path", f'versions["{V1}"].replicas', json.dumps({"min": 2, "max": 3}), "--json")
+    _set_replicas(stack, V1, 2, 3)
     stack.pulumi("up", "--yes")
     name = _service_of(stack, V1, "greet-me")
 
@@ -381,9 +391,7 @@ def test_removing_a_version_an_alias_uses_is_refused_before_anything_changes(sta
             "config", "set", "--path", f'versions["{V1}"].files.predict-digit.model', "example/models/digits-v1.json"
         )
         stack.pulumi("config", "set", "--path", f'versions["{V1}"].env.GREETING_STYLE', "formal")
-        stack.pulumi(
-            "config", "set", "--path", f'versions["{V1}"].replicas', json.dumps({"min": 2, "max": 3}), "--json"
-        )
+        _set_replicas(stack, V1, 2, 3)
     assert _inventory(stack) == before
 
 
@@ -437,3 +445,5 @@ def test_destroy_leaves_no_object_of_the_stack(stack: LocalStack) -> None:
     stack.pulumi("destroy", "--yes")
     assert _inventory(stack) == {}
     _wait(lambda: not stack.objects("pods"), 120, "pods gone")
+    # Retained on delete (shared claims and other teams' objects may live in it); teardown removes it.
+    assert json.loads(stack.kubectl("get", "namespace", stack.namespace, "-o", "json"))["status"]["phase"] == "Active"

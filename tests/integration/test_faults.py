@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,12 @@ KINDS = "namespaces,deployments,services,horizontalpodautoscalers,secrets,httpro
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     missing = missing_tools(tool_environment())
     assert not missing, f"missing {missing}: run scripts/setup"
-    return LocalStack.create(tmp_path_factory.mktemp("fault-stack"))
+    stack = LocalStack.create(tmp_path_factory.mktemp("fault-stack"))
+    yield stack
+    stack.teardown()
 
 
 def _kill(pidfile: Path) -> None:

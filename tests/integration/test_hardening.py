@@ -8,6 +8,7 @@ whatever its target (rendered manifests or a cluster).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ TOKEN = "it-secret-3c1f0e9a"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     missing = missing_tools(tool_environment())
     assert not missing, f"missing {missing}: run scripts/setup (it builds the toolchain and starts the services)"
     stack = LocalStack.create(tmp_path_factory.mktemp("hardening"))
@@ -32,7 +33,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     stack.pulumi("config", "set", "--path", "registryAuth.username", "ci")
     stack.pulumi("config", "set", "--secret", "--path", "registryAuth.password", "first-password")
     stack.pulumi("up", "--yes")
-    return stack
+    yield stack
+    stack.teardown()
 
 
 def _resources(stack: LocalStack, type_suffix: str) -> list[dict[str, Any]]:

@@ -47,7 +47,7 @@ def regions(tmp_path_factory: pytest.TempPathFactory, second_cluster: Path) -> I
         stacks[name] = stack
     yield stacks
     for stack in stacks.values():
-        stack.pulumi("destroy", "--yes", check=False)
+        stack.teardown()
 
 
 def _inventory(stack: LocalStack) -> dict[str, str]:

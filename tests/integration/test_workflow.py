@@ -52,7 +52,7 @@ DEMO_PASSWORD_MARKER = "secure:"
 def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     missing = missing_tools(tool_environment())
     assert not missing, f"missing {missing}: run scripts/setup (it builds the toolchain and starts the services)"
-    stack = LocalStack.create(tmp_path_factory.mktemp("workflow"))
+    stack = LocalStack.create(tmp_path_factory.mktemp("workflow"), kubeconfig=None)
     # Render manifests whatever the local stack deploys to, so these tests need no cluster.
     stack.pulumi("config", "rm", "target")
     stack.pulumi("config", "set", "--path", "target.renderDirectory", ".rendered/local")
@@ -146,7 +146,8 @@ def test_weighted_split(stack: LocalStack) -> None:
     try:
         lines = summary(stack)
         assert f"- **Aliases**: `production`: {V1} → {V1} 90% / {V2} 10%" in lines
-        assert "1 to create" in lines[1]  # the canary Ingress
+        # Gateway routing: the split is an in-place update of the alias's HTTPRoute, nothing new.
+        assert lines[1].startswith("### `local`: 1 to update (")
         listed = cli(stack, "alias", "list", "--stack", "local").stdout.splitlines()
         assert listed == [f"production  {V1} 90% / {V2} 10%", f"staging     {V2}"]
     finally:
@@ -206,8 +207,8 @@ def test_removed_version_warns_about_what_stops_serving(stack: LocalStack) -> No
         assert f"- **Versions removed**: {V2}" in lines
         assert f"- **Aliases**: `staging`: {V2} → {V1}" in lines
         warnings = sorted(line.split(" (")[0].split(" `")[0] for line in lines if line.startswith("- ⚠️"))
-        # Both endpoints' Deployments and Services, and the version's Ingress.
-        assert warnings == ["- ⚠️ **delete** 2 Deployments", "- ⚠️ **delete** 2 Services", "- ⚠️ **delete** Ingress"]
+        # Both endpoints' Deployments and Services, and the version's HTTPRoute.
+        assert warnings == ["- ⚠️ **delete** 2 Deployments", "- ⚠️ **delete** 2 Services", "- ⚠️ **delete** HTTPRoute"]
     finally:
         stack.pulumi(
             "config", "set", "--path", f'versions["{V2}"].files.predict-digit.model', "example/models/digits-v2.json"
