@@ -15,7 +15,7 @@ import yaml
 
 from components.cli import build_parser, main
 from components.cli.alias import describe, normalize, parse_targets, with_mirror
-from components.cli.call import build_request, endpoint_url, format_body, resolve_url, send, with_origin
+from components.cli.call import Target, build_request, endpoint_url, format_body, resolve_url, send, with_origin
 from components.cli.common import CliError
 from components.cli.preview_summary import MARKER
 from components.cli.stack_config import SECRET_PLACEHOLDER, StackConfig, _with_placeholders, validate
@@ -286,12 +286,17 @@ def test_call_urls_come_from_outputs_or_from_config_and_base(project_dir: Path) 
     config = _config(project_dir)
     url = "http://models.example.com/acme/mnist/test/production/greet-me/"
     outputs = {"aliasUrls": {"production": {"greet-me": url}}}
-    assert resolve_url(config, outputs, "production", "greet-me", None) == url
-    assert resolve_url(config, outputs, "production", "greet-me", "http://127.0.0.1:9") == (
-        "http://127.0.0.1:9/acme/mnist/test/production/greet-me/"
+    assert resolve_url(config, outputs, "production", "greet-me", None) == Target(url)
+    # Through the router's address, the request still names the stack's host (routes match on it).
+    assert resolve_url(config, outputs, "production", "greet-me", "http://127.0.0.1:9") == Target(
+        "http://127.0.0.1:9/acme/mnist/test/production/greet-me/", "models.example.com"
     )
-    assert resolve_url(config, {}, V1, "predict-digit", "http://127.0.0.1:9") == (
-        f"http://127.0.0.1:9/acme/mnist/test/{V1}/predict-digit/"
+    assert resolve_url(config, {}, V1, "predict-digit", "http://127.0.0.1:9") == Target(
+        f"http://127.0.0.1:9/acme/mnist/test/{V1}/predict-digit/", config.values.get("host")
+    )
+    local = "http://models.localhost:8080/acme/mnist/local/production/greet-me/"
+    assert resolve_url(config, {"aliasUrls": {"production": {"greet-me": local}}}, "production", "greet-me", None) == (
+        Target("http://127.0.0.1:8080/acme/mnist/local/production/greet-me/", "models.localhost:8080")
     )
     with pytest.raises(CliError, match="neither an alias nor a version of stack 'test'; aliases: production, staging"):
         resolve_url(config, outputs, "prod", "greet-me", None)
@@ -310,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("WWW-Authenticate", 'Basic realm="acme/mnist"')
             self.end_headers()
             return
-        body = json.dumps({"path": self.path}).encode()
+        body = json.dumps({"path": self.path, "host": self.headers.get("Host")}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -334,7 +339,9 @@ def test_send_returns_http_errors_as_responses(server: str) -> None:
     status, _, headers, _, _ = send(build_request(f"{server}/x/", credentials=("alice", "wrong")))
     assert status == 401 and headers["WWW-Authenticate"] == 'Basic realm="acme/mnist"'
     status, _, _, body, _ = send(build_request(f"{server}/x/?q=1", credentials=("alice", "pw")))
-    assert (status, json.loads(body)) == (200, {"path": "/x/?q=1"})
+    assert (status, json.loads(body)["path"]) == (200, "/x/?q=1")
+    status, _, _, body, _ = send(build_request(f"{server}/h/", credentials=("alice", "pw"), host="models.localhost"))
+    assert json.loads(body)["host"] == "models.localhost"
 
 
 def test_a_refused_connection_says_what_to_check(server: str) -> None:

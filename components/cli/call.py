@@ -2,6 +2,7 @@
 
 The URL comes from the stack's outputs (`aliasUrls`, `versionUrls`), or from the stack's config
 and `--url BASE` (the router's address when the host name does not resolve, or before `pulumi up`).
+Through `--url` the request keeps the stack's host in `Host:`; `*.localhost` hosts go to 127.0.0.1.
 Basic-auth credentials come from the stack's config when it sets `basicAuth`. Standard library only.
 """
 
@@ -46,6 +47,37 @@ def endpoint_url(base: str, path: str, query: list[tuple[str, str]]) -> str:
     if query:
         url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
     return url
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where `call` connects, and the Host it names when that differs from the URL's host.
+
+    Routers pick routes by host name (an HTTPRoute's `hostnames`, an Ingress's `host`), so calling
+    the router's address must still say the stack's host, as `curl --connect-to` would.
+    """
+
+    url: str
+    host: str | None = None
+
+
+def _is_loopback_name(hostname: str) -> bool:
+    # RFC 6761: `localhost` and every name under it are loopback, whatever the resolver knows.
+    return hostname == "localhost" or hostname.endswith(".localhost")
+
+
+def target_of(url: str, base: str | None) -> Target:
+    """The stack's `url` called through `base` (the router's address) or, for *.localhost, on 127.0.0.1."""
+    parts = urllib.parse.urlsplit(url)
+    if base:
+        origin = with_origin(url, base)
+        return Target(
+            origin, parts.netloc if parts.netloc and parts.netloc != urllib.parse.urlsplit(origin).netloc else None
+        )
+    if parts.hostname and _is_loopback_name(parts.hostname):
+        netloc = "127.0.0.1" + (f":{parts.port}" if parts.port else "")
+        return Target(urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), parts.netloc)
+    return Target(url)
 
 
 def with_origin(url: str, base: str) -> str:
@@ -97,6 +129,7 @@ def build_request(
     files: list[str] | None = None,
     json_body: str | None = None,
     credentials: tuple[str, str] | None = None,
+    host: str | None = None,
 ) -> Request:
     """The request `call` sends: JSON, multipart (files), a urlencoded form, or no body."""
     form = [split_pair(f, "--field", "NAME=VALUE") for f in fields or []]
@@ -116,6 +149,8 @@ def build_request(
         body, headers["Content-Type"] = multipart(form, uploads)
     elif form:
         body, headers["Content-Type"] = urllib.parse.urlencode(form).encode(), "application/x-www-form-urlencoded"
+    if host:
+        headers["Host"] = host
     if credentials:
         token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
@@ -166,8 +201,8 @@ def send(request: Request, timeout: float = 60.0) -> tuple[int, str, dict[str, s
         raise CliError(f"no answer from {request.url} within {timeout:.0f} s; try --timeout") from None
 
 
-def resolve_url(config: StackConfig, outputs: dict[str, Any], route: str, endpoint: str, base: str | None) -> str:
-    """The endpoint's URL: from the outputs when deployed, else from config and `--url`."""
+def resolve_url(config: StackConfig, outputs: dict[str, Any], route: str, endpoint: str, base: str | None) -> Target:
+    """Where to call the endpoint: its URL from the outputs when deployed, else from config and `--url`."""
     aliases = config.values.get("aliases") or {}
     versions = config.values.get("versions") or {}
     if route not in aliases and route not in versions:
@@ -181,13 +216,11 @@ def resolve_url(config: StackConfig, outputs: dict[str, Any], route: str, endpoi
         if endpoint not in deployed:
             raise CliError(f"'{route}' serves no endpoint '{endpoint}'; its endpoints: {', '.join(sorted(deployed))}")
         url = str(deployed[endpoint])
-        if base:
-            return with_origin(url, base)
-        if url.startswith("/"):
+        if not base and url.startswith("/"):
             raise CliError(
                 "the stack serves any host (no `host` in config), so its URLs have none; pass --url http://HOST:PORT"
             )
-        return url
+        return target_of(url, base)
     if not base:
         raise CliError(
             f"stack '{config.stack}' has no URL for '{route}' in its outputs (not deployed yet? run `pulumi up`); "
@@ -200,7 +233,8 @@ def resolve_url(config: StackConfig, outputs: dict[str, Any], route: str, endpoi
     path = naming.url_prefix(
         str(config.values.get("owner")), str(config.values.get("project")), deployment, route, endpoint
     )
-    return with_origin(f"{path}/", base)
+    host = config.values.get("host")
+    return Target(with_origin(f"{path}/", base), str(host) if host else None)
 
 
 def _endpoints_of(config: StackConfig, route: str, aliases: dict[str, Any]) -> list[str] | None:
@@ -247,17 +281,19 @@ def call(args: argparse.Namespace) -> int:
             raise
         # A stack that was never deployed has no outputs; --url and the config still name the URL.
         outputs = {}
-    url = resolve_url(config, outputs, args.route, args.endpoint, args.url)
+    target = resolve_url(config, outputs, args.route, args.endpoint, args.url)
     auth = credentials(pulumi, config, args.user)
     request = build_request(
-        endpoint_url(url, args.path, [split_pair(q, "--query") for q in args.query]),
+        endpoint_url(target.url, args.path, [split_pair(q, "--query") for q in args.query]),
+        host=target.host,
         method=args.method,
         fields=args.field,
         files=args.file,
         json_body=args.json,
         credentials=auth,
     )
-    progress(f"{request.method} {request.url}" + (f" (as {auth[0]})" if auth else ""))
+    via = f" (Host: {target.host})" if target.host else ""
+    progress(f"{request.method} {request.url}{via}" + (f" (as {auth[0]})" if auth else ""))
     status, reason, headers, body, seconds = send(request, args.timeout)
     print(f"HTTP {status} {reason}  ({seconds * 1000:.0f} ms)")
     lowered = {k.lower(): v for k, v in headers.items()}

@@ -31,6 +31,19 @@ COPIED = (
     "requirements.txt",
 )
 REGISTRY = "127.0.0.1:5000"
+# Every kind of object the program makes in a namespace (for `kubectl get`); tests that compare the
+# cluster with the state check that the state holds no other kind.
+OWNED = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "Secret": "secrets",
+    "NetworkPolicy": "networkpolicies",
+    "Ingress": "ingresses",
+    "HTTPRoute": "httproutes.gateway.networking.k8s.io",
+    "Middleware": "middlewares.traefik.io",
+}
+OWNED_KINDS = ",".join(OWNED.values())
 # Written by scripts/services start; git-ignored.
 KUBECONFIG = ROOT / "kubeconfigs" / "local.yaml"
 

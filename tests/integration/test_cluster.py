@@ -8,6 +8,8 @@ remove a version, reject bad input, destroy. Each test leaves it as the next exp
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +17,14 @@ from typing import Any
 import pytest
 
 from tests.harness import ROOT, git
-from tests.integration.local_stack import LocalStack, missing_tools, registry_digest, registry_tags, tool_environment
+from tests.integration.local_stack import (
+    OWNED_KINDS,
+    LocalStack,
+    missing_tools,
+    registry_digest,
+    registry_tags,
+    tool_environment,
+)
 from tests.integration.traffic import Response, SteadyLoad, multipart, request
 
 pytestmark = pytest.mark.integration
@@ -106,8 +115,7 @@ def _service_of(stack: LocalStack, version: str, endpoint: str) -> str:
 
 def _inventory(stack: LocalStack) -> dict[str, str]:
     """kind/name -> resourceVersion of every object of ours in the namespace."""
-    kinds = "deployments,services,horizontalpodautoscalers,secrets,httproutes.gateway.networking.k8s.io"
-    items = json.loads(stack.kubectl("get", kinds, "-n", stack.namespace, "-l", MANAGED, "-o", "json"))["items"]
+    items = json.loads(stack.kubectl("get", OWNED_KINDS, "-n", stack.namespace, "-l", MANAGED, "-o", "json"))["items"]
     return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
 
 
@@ -227,6 +235,38 @@ def test_predict_digit_reads_uploaded_samples_through_the_router(
         assert response.json()["digit"] == digit
     info = _get(stack, auth, route, "predict-digit")
     assert info.json()["script_root"] == f"{PREFIX}/{route}/predict-digit"
+
+
+def _cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "components", *args],
+        cwd=stack.project,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_call_reaches_endpoints_through_the_router(stack: LocalStack) -> None:
+    """`call` as a user runs it: URL from the stack outputs (*.localhost on 127.0.0.1), password from config."""
+    upload = _cli(
+        stack, "call", "--stack", "local", "production", "predict-digit", "--file", f"image=@{SAMPLES}/digit-7.png"
+    )
+    assert upload.returncode == 0, upload.stderr
+    assert upload.stdout.startswith("HTTP 200 OK")
+    assert json.loads(upload.stdout.split("\n\n", 1)[1])["digit"] == 7
+    query = _cli(stack, "call", "--stack", "local", "staging", "greet-me", "hello", "--query", "name=Grace Hopper")
+    assert query.returncode == 0, query.stderr
+    reply = json.loads(query.stdout.split("\n\n", 1)[1])
+    assert (reply["greeting"], reply["version"]) == ("Hello, Grace Hopper!", V2)
+    form = _cli(stack, "call", "--stack", "local", "production", "greet-me", "--field", "name=Ada")
+    assert form.returncode == 0, form.stderr
+    assert json.loads(form.stdout.split("\n\n", 1)[1])["greeting"] == "Hello, Ada!"
+    refused = _cli(stack, "call", "--stack", "local", "production", "greet-me", "--user", "alice:wrong")
+    assert refused.returncode == 1
+    assert "401 Unauthorized: the endpoint refused user 'alice'" in refused.stderr
 
 
 def test_an_unknown_path_is_not_routed(stack: LocalStack, auth: tuple[str, str]) -> None:

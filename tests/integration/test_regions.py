@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ROOT
-from tests.integration.local_stack import KUBECONFIG, LocalStack, missing_tools, services, tool_environment
+from tests.integration.local_stack import KUBECONFIG, OWNED_KINDS, LocalStack, missing_tools, services, tool_environment
 
 pytestmark = pytest.mark.integration
 
 V1, V2 = "20181002.0", "20181003.0"
 SECOND = ROOT / "kubeconfigs" / "second.yaml"
-KINDS = "deployments,services,horizontalpodautoscalers,ingresses,httproutes.gateway.networking.k8s.io"
 # The stack files name real clusters and registries; the test keeps everything else they say.
 LOCAL_TARGET = {"buildNetwork": "host", "tlsSecretName": ""}
 
@@ -51,7 +50,7 @@ def regions(tmp_path_factory: pytest.TempPathFactory, second_cluster: Path) -> I
 
 
 def _inventory(stack: LocalStack) -> dict[str, str]:
-    items = json.loads(stack.kubectl("get", KINDS, "-n", stack.namespace, "-o", "json"))["items"]
+    items = json.loads(stack.kubectl("get", OWNED_KINDS, "-n", stack.namespace, "-o", "json"))["items"]
     return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
 
 
