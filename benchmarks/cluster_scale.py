@@ -92,6 +92,7 @@ def main() -> None:
             memory_after = {c: rss_mib(c) for c in ("kube-apiserver", "etcd")}
         finally:
             destroy = timed(lambda: stack.pulumi("destroy", "--yes"))
+            stack.teardown()  # the namespace is retained on destroy
 
     print(f"cluster stack: {args.versions} versions x {args.endpoints} endpoints on KWOK, {resources} resources")
     print(f"first pulumi up (images, rollouts): {first:.1f} s")

@@ -58,7 +58,7 @@ def main() -> None:
             target = versions[2] if round_ % 2 == 0 else versions[0]
             stack.pulumi("config", "set", "--path", "aliases.production", target)
             switches.append(timed(lambda: stack.pulumi("up", "--yes")))
-        stack.pulumi("destroy", "--yes")
+        stack.teardown()  # destroy, and the namespace it retains
 
     preview, noop, switch = (statistics.median(x) for x in (previews, noops, switches))
     print(f"local stack: {args.versions} versions x 2 endpoints, {resources} resources in state")

@@ -97,6 +97,11 @@ def auth_secret_name(deployment: str) -> str:
     return _stack_scoped(deployment, "basic-auth")
 
 
+def auth_middleware_name(deployment: str) -> str:
+    """Traefik's basic-auth Middleware (another kind than the Secret, so the same name is free)."""
+    return _stack_scoped(deployment, "basic-auth")
+
+
 def network_policy_name(deployment: str) -> str:
     return _stack_scoped(deployment, "endpoints")
 

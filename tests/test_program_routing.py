@@ -138,9 +138,14 @@ def test_traefik_gets_bcrypt_lines_in_a_single_key_secret(project_dir: Path) -> 
     run = run_program(_gateway("traefik", basicAuth={"alice": "wonderland"}), project_dir)
     data = run.by_name("deployment-basic-auth").inputs["stringData"]
     assert list(data) == ["users"] and data["users"].startswith("alice:$2b$")
+    middleware = _manifest(run.by_name("deployment-basic-auth-middleware"))
+    # Stack-scoped, like the Secret: two stacks sharing a namespace keep separate users.
+    secret_name = run.by_name("deployment-basic-auth").inputs["metadata"]["name"]
+    assert middleware["metadata"]["name"] == secret_name != "basic-auth"
+    assert middleware["spec"]["basicAuth"]["secret"] == secret_name
     for route in run.of_type("HTTPRoute"):
         for rule in route.inputs["spec"]["rules"]:
-            assert rule["filters"][0]["extensionRef"]["name"] == "basic-auth", route.name
+            assert rule["filters"][0]["extensionRef"]["name"] == middleware["metadata"]["name"], route.name
 
 
 def test_alias_names_that_used_to_collide_now_coexist(project_dir: Path) -> None:

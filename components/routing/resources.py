@@ -21,7 +21,6 @@ from components.routing.model import Mirror, Route, Site, alias_route, url
 from components.settings import StackSettings
 
 # Names of objects, not secrets.
-AUTH_MIDDLEWARE = "basic-auth"
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ class RoutingContext:
             host=s.host,
             project=s.project,
             namespace=self.namespace,
-            auth_middleware=AUTH_MIDDLEWARE if self.auth_secret else None,
+            auth_middleware=naming.auth_middleware_name(s.deployment) if self.auth_secret else None,
         )
 
 
@@ -204,7 +203,13 @@ def declare_basic_auth(
     middleware = None
     if implementation == "traefik":
         manifest = gateway.traefik_middleware(
-            AUTH_MIDDLEWARE, secret_name, f"{settings.owner}/{settings.project}", settings.project, namespace
+            naming.auth_middleware_name(settings.deployment),
+            secret_name,
+            f"{settings.owner}/{settings.project}",
+            settings.project,
+            namespace,
         )
+        # Named after the deployment (it was `basic-auth`): a renamed Middleware is replaced, created
+        # before the old one goes, and the routes move to it in the same run.
         middleware = _custom(f"{name}-basic-auth-middleware", manifest, opts)
     return BasicAuth(secret=secret, middleware=middleware, secret_name=secret_name)
