@@ -114,9 +114,19 @@ def _service_of(stack: LocalStack, version: str, endpoint: str) -> str:
 
 
 def _inventory(stack: LocalStack) -> dict[str, str]:
-    """kind/name -> resourceVersion of every object of ours in the namespace."""
+    """kind/name -> what a change by `pulumi up` would move, for every object of ours in the namespace.
+
+    `generation` counts changes of an object's spec only; controllers' status writes (a Deployment
+    replacing a pod, an HPA's reading) bump `resourceVersion` alone. Kinds without a spec
+    (Secrets) have no generation, and their resourceVersion moves only when their data does.
+    """
     items = json.loads(stack.kubectl("get", OWNED_KINDS, "-n", stack.namespace, "-l", MANAGED, "-o", "json"))["items"]
-    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+    return {
+        f"{i['kind']}/{i['metadata']['name']}": "{uid}@{version}".format(
+            uid=i["metadata"]["uid"], version=i["metadata"].get("generation") or i["metadata"]["resourceVersion"]
+        )
+        for i in items
+    }
 
 
 def _report(name: str, value: float) -> None:
