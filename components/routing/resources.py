@@ -20,8 +20,6 @@ from components.routing.htpasswd import HtpasswdLine, Scheme
 from components.routing.model import Mirror, Route, Site, alias_route, url
 from components.settings import StackSettings
 
-# Names of objects, not secrets.
-
 
 @dataclass(frozen=True)
 class RoutingContext:
