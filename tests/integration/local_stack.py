@@ -153,6 +153,23 @@ class LocalStack:
     def kubectl(self, *args: str, check: bool = True) -> str:
         return kubectl(self.env, *args, kubeconfig=self.kubeconfig, check=check)
 
+    def inventory(self, *, selector: str | None = None) -> dict[str, str]:
+        """kind/name -> what a change by `pulumi up` would move, for every owned object in the namespace.
+
+        `generation` counts changes of an object's spec only; controllers' status writes (a Deployment
+        replacing a pod, an HPA's reading, a router's route status) bump `resourceVersion` alone.
+        Kinds without a spec (Secrets) have no generation; their resourceVersion moves with their data.
+        """
+        args = ["get", OWNED_KINDS, "-n", self.namespace, "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        return {
+            f"{i['kind']}/{i['metadata']['name']}": "{uid}@{version}".format(
+                uid=i["metadata"]["uid"], version=i["metadata"].get("generation") or i["metadata"]["resourceVersion"]
+            )
+            for i in json.loads(self.kubectl(*args))["items"]
+        }
+
     def objects(self, kind: str, *, selector: str | None = None) -> list[dict[str, Any]]:
         """Live objects of `kind` in the stack's namespace."""
         args = ["get", kind, "-n", self.namespace, "-o", "json"]

@@ -18,7 +18,6 @@ import pytest
 
 from tests.harness import ROOT, git
 from tests.integration.local_stack import (
-    OWNED_KINDS,
     LocalStack,
     missing_tools,
     registry_digest,
@@ -114,19 +113,7 @@ def _service_of(stack: LocalStack, version: str, endpoint: str) -> str:
 
 
 def _inventory(stack: LocalStack) -> dict[str, str]:
-    """kind/name -> what a change by `pulumi up` would move, for every object of ours in the namespace.
-
-    `generation` counts changes of an object's spec only; controllers' status writes (a Deployment
-    replacing a pod, an HPA's reading) bump `resourceVersion` alone. Kinds without a spec
-    (Secrets) have no generation, and their resourceVersion moves only when their data does.
-    """
-    items = json.loads(stack.kubectl("get", OWNED_KINDS, "-n", stack.namespace, "-l", MANAGED, "-o", "json"))["items"]
-    return {
-        f"{i['kind']}/{i['metadata']['name']}": "{uid}@{version}".format(
-            uid=i["metadata"]["uid"], version=i["metadata"].get("generation") or i["metadata"]["resourceVersion"]
-        )
-        for i in items
-    }
+    return stack.inventory(selector=MANAGED)
 
 
 def _report(name: str, value: float) -> None:

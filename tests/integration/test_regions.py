@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ROOT
-from tests.integration.local_stack import KUBECONFIG, OWNED_KINDS, LocalStack, missing_tools, services, tool_environment
+from tests.integration.local_stack import KUBECONFIG, LocalStack, missing_tools, services, tool_environment
 
 pytestmark = pytest.mark.integration
 
@@ -50,8 +50,7 @@ def regions(tmp_path_factory: pytest.TempPathFactory, second_cluster: Path) -> I
 
 
 def _inventory(stack: LocalStack) -> dict[str, str]:
-    items = json.loads(stack.kubectl("get", OWNED_KINDS, "-n", stack.namespace, "-o", "json"))["items"]
-    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+    return stack.inventory()
 
 
 def test_each_region_deploys_to_its_own_cluster(regions: dict[str, LocalStack]) -> None:
