@@ -310,12 +310,16 @@ ensure_blackhole() {
     ip route show type blackhole | grep -q "^blackhole $KWOK_BLACKHOLE" || ip route add blackhole "$KWOK_BLACKHOLE"
 }
 
+# A node lease, as kwokctl runs it: without one the fake node's only heartbeat is a status patch
+# that, with many pods to patch, comes later than the node controller's grace period; the node
+# then turns NotReady and its pods lose Ready, so rollouts on it never finish.
 start_kwok() {
     write_kwok_config
     start_component kwok kwok_ready \
         --kubeconfig "$CL_ADMIN" --config "$CL_DIR/kwok.yaml" \
         --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
         --cidr "$KWOK_POD_CIDR" --node-ip "$KWOK_NODE_IP" \
+        --node-lease-duration-seconds 40 \
         --server-address "127.0.0.1:$CL_KWOK_PORT"
 }
 
