@@ -123,7 +123,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     set_parser = sub.add_parser(
         "set",
         help="point ALIAS at a version, or split it: VERSION=WEIGHT VERSION=WEIGHT",
-        description="Point ALIAS at one version, or split its traffic between two (weights 1-99, sum 100). "
+        description="Point ALIAS at one version, or split its traffic (weights sum to 100; "
+        "with routing.kind ingress, two versions). "
         "Checks the result with the program's validation, then writes the stack config through "
         "`pulumi config set-all` (comments and secrets in Pulumi.<stack>.yaml survive).",
     )

@@ -6,11 +6,13 @@ Kubernetes cluster (scripts/services), so they never touch the developer's own `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,8 @@ class LocalStack:
 
         `kubeconfig=None` keeps the stack file's target; `config` sets more keys (--path syntax).
         """
+        missing = missing_tools(tool_environment())
+        assert not missing, f"missing {missing}: run scripts/setup (it builds the toolchain and starts the services)"
         project = tmp / "project"
         project.mkdir()
         for name in COPIED:
@@ -140,6 +144,16 @@ class LocalStack:
         for key, value in (config or {}).items():
             stack.pulumi("config", "set", "--path", key, value)
         return stack
+
+    @classmethod
+    @contextlib.contextmanager
+    def scratch(cls, tmp: Path, **options: Any) -> Iterator[LocalStack]:
+        """`create`, and `teardown` when the block ends, however it ends."""
+        stack = cls.create(tmp, **options)
+        try:
+            yield stack
+        finally:
+            stack.teardown()
 
     def teardown(self) -> None:
         """Leave nothing of the scratch stack in the cluster, whatever state a failed test left.

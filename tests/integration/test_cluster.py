@@ -19,10 +19,8 @@ import pytest
 from tests.harness import ROOT, git
 from tests.integration.local_stack import (
     LocalStack,
-    missing_tools,
     registry_digest,
     registry_tags,
-    tool_environment,
 )
 from tests.integration.traffic import Response, SteadyLoad, multipart, request
 
@@ -38,11 +36,8 @@ MOVE_BOUND_SECONDS = 10.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    missing = missing_tools(tool_environment())
-    assert not missing, f"missing {missing}: run scripts/setup (it builds the toolchain and starts the services)"
-    stack = LocalStack.create(tmp_path_factory.mktemp("cluster-stack"))
-    yield stack
-    stack.teardown()
+    with LocalStack.scratch(tmp_path_factory.mktemp("cluster-stack")) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,8 @@ from tests.integration.local_stack import (
     OWNED,
     OWNED_KINDS,
     LocalStack,
-    missing_tools,
     services,
     services_dir,
-    tool_environment,
 )
 
 pytestmark = pytest.mark.integration
@@ -36,11 +34,8 @@ OUTAGE_SECONDS = 20
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    missing = missing_tools(tool_environment())
-    assert not missing, f"missing {missing}: run scripts/setup"
-    stack = LocalStack.create(tmp_path_factory.mktemp("fault-stack"))
-    yield stack
-    stack.teardown()
+    with LocalStack.scratch(tmp_path_factory.mktemp("fault-stack")) as stack:
+        yield stack
 
 
 def _kill(pidfile: Path) -> None:

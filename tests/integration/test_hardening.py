@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.local_stack import LocalStack, missing_tools, tool_environment
+from tests.integration.local_stack import LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -24,17 +24,14 @@ TOKEN = "it-secret-3c1f0e9a"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    missing = missing_tools(tool_environment())
-    assert not missing, f"missing {missing}: run scripts/setup (it builds the toolchain and starts the services)"
-    stack = LocalStack.create(tmp_path_factory.mktemp("hardening"))
-    stack.pulumi("config", "set", "--secret", "--path", f'versions["{V1}"].env.API_TOKEN', TOKEN)
-    stack.pulumi("config", "set", "--path", f'versions["{V1}"].env.LOG_LEVEL', "debug")
-    # The local registry takes any credentials; what matters is that they are used and not diffed.
-    stack.pulumi("config", "set", "--path", "registryAuth.username", "ci")
-    stack.pulumi("config", "set", "--secret", "--path", "registryAuth.password", "first-password")
-    stack.pulumi("up", "--yes")
-    yield stack
-    stack.teardown()
+    with LocalStack.scratch(tmp_path_factory.mktemp("hardening")) as stack:
+        stack.pulumi("config", "set", "--secret", "--path", f'versions["{V1}"].env.API_TOKEN', TOKEN)
+        stack.pulumi("config", "set", "--path", f'versions["{V1}"].env.LOG_LEVEL', "debug")
+        # The local registry takes any credentials; what matters is that they are used and not diffed.
+        stack.pulumi("config", "set", "--path", "registryAuth.username", "ci")
+        stack.pulumi("config", "set", "--secret", "--path", "registryAuth.password", "first-password")
+        stack.pulumi("up", "--yes")
+        yield stack
 
 
 def _resources(stack: LocalStack, type_suffix: str) -> list[dict[str, Any]]:

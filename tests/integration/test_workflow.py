@@ -36,8 +36,6 @@ from tests.integration.local_stack import (
     docker,
     environ_of,
     free_port,
-    missing_tools,
-    tool_environment,
 )
 
 pytestmark = pytest.mark.integration
@@ -50,8 +48,6 @@ DEMO_PASSWORD_MARKER = "secure:"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
-    missing = missing_tools(tool_environment())
-    assert not missing, f"missing {missing}: run scripts/setup (it builds the toolchain and starts the services)"
     stack = LocalStack.create(tmp_path_factory.mktemp("workflow"), kubeconfig=None)
     # Render manifests whatever the local stack deploys to, so these tests need no cluster.
     stack.pulumi("config", "rm", "target")
