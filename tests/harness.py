@@ -191,3 +191,18 @@ def base_config(**overrides: Any) -> dict[str, Any]:
     }
     config.update(overrides)
     return config
+
+
+def as_manifest(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Declared inputs as a manifest: mocks hand numbers over as floats, Kubernetes' schemas want integers."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    return dict(fix(inputs))

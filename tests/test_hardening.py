@@ -18,8 +18,8 @@ from components.config_secrets import find_secrets
 from components.endpoint_workload import EndpointWorkload
 from components.errors import ConfigError
 from components.valohai_config import parse_valohai_yaml
-from tests.harness import Run, base_config, make_project, run_program
-from tests.test_program import V1, V2, _fails, _manifest, _rich_config, _rich_project
+from tests.harness import Run, as_manifest, base_config, make_project, run_program
+from tests.test_program import V1, V2, _fails, _rich_config, _rich_project
 
 # A test value that must never show in plain text.
 TOKEN = "t0p-s3cret-token"
@@ -87,7 +87,7 @@ def test_a_secret_env_value_reaches_pods_only_through_a_secret(tmp_path: Path) -
         if resource.typ.startswith("kubernetes:"):
             import kubernetes_validate
 
-            kubernetes_validate.validate(_manifest(resource.inputs), "1.32", strict=True)
+            kubernetes_validate.validate(as_manifest(resource.inputs), "1.32", strict=True)
 
 
 def test_without_the_stack_file_every_env_value_of_a_secret_versions_key_is_secret(tmp_path: Path) -> None:

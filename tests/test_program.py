@@ -10,7 +10,7 @@ import kubernetes_validate
 import pulumi
 import pytest
 
-from tests.harness import Run, base_config, git, make_project, run_program
+from tests.harness import Run, as_manifest, base_config, git, make_project, run_program
 
 V1, V2, V3 = "20181002.0", "20181003.0", "20181004.0"
 K8S = "kubernetes:"
@@ -247,21 +247,6 @@ def test_each_version_reads_valohai_yaml_at_its_own_commit(tmp_path: Path) -> No
     assert set(run.outputs["versionUrls"][V2]) == {"say-hello", "predict-digit"}
 
 
-def _manifest(inputs: dict[str, Any]) -> dict[str, Any]:
-    """Mocks hand numbers over as floats; Kubernetes' schema wants integers back."""
-
-    def fix(value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, dict):
-            return {k: fix(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [fix(v) for v in value]
-        return value
-
-    return dict(fix(inputs))
-
-
 def _rich_project(tmp_path: Path) -> Path:
     """The example plus every endpoint field, so the schema check covers all of them."""
     project = make_project(tmp_path)
@@ -291,13 +276,13 @@ def test_manifests_pass_kubernetes_schema_validation(tmp_path: Path) -> None:
     k8s_objects = [r for r in run.resources if r.typ.startswith(K8S)]
     assert len(k8s_objects) >= 15
     for resource in k8s_objects:
-        manifest = _manifest(resource.inputs)
+        manifest = as_manifest(resource.inputs)
         kubernetes_validate.validate(manifest, "1.32", strict=True)
 
 
 def test_every_endpoint_field_reaches_the_pod(tmp_path: Path) -> None:
     run = run_program(_rich_config(), _rich_project(tmp_path))
-    pod = _manifest(run.by_name(f"{V1}-predict-deployment").inputs)["spec"]["template"]["spec"]
+    pod = as_manifest(run.by_name(f"{V1}-predict-deployment").inputs)["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
     assert container["command"] == ["gunicorn", "--config", "/valohai/serve/gunicorn_conf.py"]
@@ -321,15 +306,15 @@ def test_every_endpoint_field_reaches_the_pod(tmp_path: Path) -> None:
     assert env["LOG_LEVEL"] == "debug" and env["PORT"] == "9000"
     assert pod["imagePullSecrets"] == [{"name": "test-registry-credentials"}]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    shell = _manifest(run.by_name(f"{V1}-shell-deployment").inputs)["spec"]["template"]["spec"]["containers"][0]
+    shell = as_manifest(run.by_name(f"{V1}-shell-deployment").inputs)["spec"]["template"]["spec"]["containers"][0]
     assert shell["command"] == ["python", "-m", "http.server", "8000"]
     assert "limits" not in shell["resources"]
 
 
 def test_hpa_bounds_come_from_the_version_else_autoscaling(tmp_path: Path) -> None:
     run = run_program(_rich_config(), _rich_project(tmp_path))
-    own = _manifest(run.by_name(f"{V1}-predict-hpa").inputs)["spec"]
-    default = _manifest(run.by_name(f"{V2}-predict-hpa").inputs)["spec"]
+    own = as_manifest(run.by_name(f"{V1}-predict-hpa").inputs)["spec"]
+    default = as_manifest(run.by_name(f"{V2}-predict-hpa").inputs)["spec"]
     assert (own["minReplicas"], own["maxReplicas"]) == (2, 9)
     assert (default["minReplicas"], default["maxReplicas"]) == (1, 3)
     assert default["metrics"][0]["resource"]["target"]["averageUtilization"] == 70

@@ -10,7 +10,7 @@ import pytest
 
 from components import naming
 from tests.crd_schemas import crd_errors
-from tests.harness import Declared, Run, base_config, run_program
+from tests.harness import Declared, Run, as_manifest, base_config, run_program
 from tests.ingress_nginx_rules import annotation_problems, path_problems
 
 V1, V2, V3 = "20181002.0", "20181003.0", "20181004.0"
@@ -35,21 +35,6 @@ def _gateway(implementation: str = "traefik", **overrides: Any) -> dict[str, Any
 def _three_versions(config: dict[str, Any]) -> dict[str, Any]:
     config["versions"][V3] = {"files": {"predict-digit": {"model": "models/digits-v2.json"}}}
     return config
-
-
-def _manifest(resource: Declared) -> dict[str, Any]:
-    """Mocks hand numbers over as floats; the schemas want integers back."""
-
-    def fix(value: Any) -> Any:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, dict):
-            return {k: fix(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [fix(v) for v in value]
-        return value
-
-    return dict(fix(resource.inputs))
 
 
 def _changed(before: Run, after: Run) -> set[str]:
@@ -87,14 +72,14 @@ def test_every_gateway_object_validates_against_its_crd(implementation: str, pro
     assert len([r for r in objects if r.typ == POLICY]) == (5 if implementation == "envoy" else 0)
     assert len([r for r in objects if r.typ == MIDDLEWARE]) == (1 if implementation == "traefik" else 0)
     for resource in objects:
-        assert crd_errors(_manifest(resource)) == [], resource.name
+        assert crd_errors(as_manifest(resource.inputs)) == [], resource.name
 
 
 def test_gateway_alias_splits_and_mirrors(project_dir: Path) -> None:
     config = _three_versions(_gateway("envoy"))
     config["aliases"] = {"production": {"versions": {V1: 50, V2: 30, V3: 20}, "mirror": {"version": V3, "percent": 10}}}
     run = run_program(config, project_dir)
-    rule = _manifest(run.by_name("production-route"))["spec"]["rules"][0]
+    rule = as_manifest(run.by_name("production-route").inputs)["spec"]["rules"][0]
     assert [(b["name"], b["weight"]) for b in rule["backendRefs"]] == [
         (naming.workload_name("greet-me", v), w) for v, w in ((V1, 50), (V2, 30), (V3, 20))
     ]
@@ -130,7 +115,7 @@ def test_envoy_gets_sha_lines_under_its_own_key(project_dir: Path) -> None:
     assert run.by_name("deployment-basic-auth").inputs["stringData"] == {
         ".htpasswd": "alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n"
     }
-    policy = _manifest(run.by_name("production-security-policy"))
+    policy = as_manifest(run.by_name("production-security-policy").inputs)
     assert policy["spec"]["targetRefs"][0]["name"] == naming.alias_ingress_name("production")
 
 
@@ -138,7 +123,7 @@ def test_traefik_gets_bcrypt_lines_in_a_single_key_secret(project_dir: Path) -> 
     run = run_program(_gateway("traefik", basicAuth={"alice": "wonderland"}), project_dir)
     data = run.by_name("deployment-basic-auth").inputs["stringData"]
     assert list(data) == ["users"] and data["users"].startswith("alice:$2b$")
-    middleware = _manifest(run.by_name("deployment-basic-auth-middleware"))
+    middleware = as_manifest(run.by_name("deployment-basic-auth-middleware").inputs)
     # Stack-scoped, like the Secret: two stacks sharing a namespace keep separate users.
     secret_name = run.by_name("deployment-basic-auth").inputs["metadata"]["name"]
     assert middleware["metadata"]["name"] == secret_name != "basic-auth"
