@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.cli.common import CliError, add_stack_arguments, next_step
-from components.cli.stack_config import Pulumi, find_project_dir, validate
+from components.stacks.stack_config import Pulumi, find_project_dir, validate
 
 
 def normalize(target: Any) -> tuple[dict[str, int], tuple[str, int] | None]:

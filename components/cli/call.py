@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import naming
+from components.inputs import naming
 from components.cli.alias import normalize
 from components.cli.common import CliError, add_stack_arguments, progress, split_pair
-from components.cli.stack_config import SECRET_PLACEHOLDER, Pulumi, StackConfig, find_project_dir
-from components.errors import ConfigError
+from components.stacks.stack_config import SECRET_PLACEHOLDER, Pulumi, StackConfig, find_project_dir
+from components.inputs.errors import ConfigError
 
 # The response headers worth seeing when trying an endpoint.
 SHOWN_HEADERS = ("Content-Type", "Content-Length", "Location", "WWW-Authenticate", "Retry-After", "Server")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import naming
+from components.inputs import naming
 from components.cli.alias import describe, normalize
 
 # GitHub's limit on a comment body; the summary keeps a margin for the workflow's own lines.

@@ -12,11 +12,11 @@ from typing import Any
 
 from components.cli.alias import describe
 from components.cli.common import CliError, add_stack_arguments, next_step, split_pair
-from components.cli.stack_config import Pulumi, StackConfig, find_project_dir, validate
-from components.code_repository import CodeRepository
-from components.errors import ConfigError
-from components.settings import settings_from_config
-from components.valohai_config import Endpoint, parse_valohai_yaml
+from components.stacks.stack_config import Pulumi, StackConfig, find_project_dir, validate
+from components.inputs.code_repository import CodeRepository
+from components.inputs.errors import ConfigError
+from components.inputs.settings import settings_from_config
+from components.inputs.valohai_config import Endpoint, parse_valohai_yaml
 
 _URL_SOURCE = re.compile(r"^(?P<url>https://[^#]+)#sha256=(?P<sha256>[0-9a-fA-F]{64})$")
 

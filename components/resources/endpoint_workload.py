@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import workload_spec as spec
+from components.rendering import workload_spec as spec
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from components import naming
+from components.inputs import naming
 
 # Valohai endpoints read the prefix they were called under from this header.
 PREFIX_HEADER = "X-VH-Prefix"

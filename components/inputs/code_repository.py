@@ -8,7 +8,7 @@ import subprocess
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from components.errors import ConfigError
+from components.inputs.errors import ConfigError
 
 
 class CodeRepository:

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components import naming
-from components.routing.model import PREFIX_HEADER, Route
-from components.workload_spec import PORT_NAME
+from components.inputs import naming
+from components.rendering.routing.model import PREFIX_HEADER, Route
+from components.rendering.workload_spec import PORT_NAME
 
 NGINX = "nginx.ingress.kubernetes.io"
 # Models take files; nginx's default 1m body limit would reject ordinary images.

@@ -7,11 +7,11 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime.config import CONFIG, is_config_secret
 
-from components.config_secrets import find_secrets, read_stack_file
-from components.deployment import PreparedDeployment, prepare
-from components.errors import ConfigError
-from components.plan import build_plan
-from components.settings import StackSettings, parse_config_value, settings_from_config
+from components.inputs.config_secrets import find_secrets, read_stack_file
+from components.resources.deployment import PreparedDeployment, prepare
+from components.inputs.errors import ConfigError
+from components.inputs.plan import build_plan
+from components.inputs.settings import StackSettings, parse_config_value, settings_from_config
 
 
 def config_values() -> dict[str, object]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from components.errors import ConfigError
+from components.inputs.errors import ConfigError
 
 # Keys whose whole value may be secret: the program keeps them Outputs marked secret.
 SECRET_KEYS = frozenset({"registryAuth", "registryPullAuth", "basicAuth"})

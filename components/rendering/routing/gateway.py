@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from components import naming
-from components.routing.model import PREFIX_HEADER, Route, Rule
-from components.workload_spec import SERVICE_PORT
+from components.inputs import naming
+from components.rendering.routing.model import PREFIX_HEADER, Route, Rule
+from components.rendering.workload_spec import SERVICE_PORT
 
 GATEWAY_API = "gateway.networking.k8s.io"
 HTTPROUTE_API = f"{GATEWAY_API}/v1"

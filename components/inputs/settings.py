@@ -24,8 +24,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components import naming
-from components.errors import ConfigError, pydantic_location
+from components.inputs import naming
+from components.inputs.errors import ConfigError, pydantic_location
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

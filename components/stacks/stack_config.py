@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 
 from components.cli.common import CliError, progress
-from components.errors import ConfigError
-from components.plan import DeploymentPlan, build_plan
-from components.settings import parse_config_value, settings_from_config
+from components.inputs.errors import ConfigError
+from components.inputs.plan import DeploymentPlan, build_plan
+from components.inputs.settings import parse_config_value, settings_from_config
 
 # Stands in for a secret value during validation: settings only need secrets to be non-empty.
 # It is never shown: secrets' values are not part of any message settings produce.

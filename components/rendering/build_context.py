@@ -19,16 +19,17 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.code_repository import CodeRepository
-from components.errors import ConfigError
-from components.plan import ImagePlan, VersionPlan
-from components.settings import UrlSource
-from components.valohai_config import is_image_reference
-from components.workload_spec import CODE_DIR, RUN_AS_USER, SERVE_DIR
+from components.inputs.code_repository import CodeRepository
+from components.inputs.errors import ConfigError
+from components.inputs.plan import ImagePlan, VersionPlan
+from components.inputs.settings import UrlSource
+from components.inputs.valohai_config import is_image_reference
+from components.rendering.workload_spec import CODE_DIR, RUN_AS_USER, SERVE_DIR
 
 # Bump when the context layout or Dockerfile shape changes, so every image is rebuilt once.
 FORMAT = "vh-image-3"
-SERVE_SOURCES = Path(__file__).parent / "serve"
+# The image payload of wsgi endpoints (gunicorn settings and the prefix shim), part of the content key.
+SERVE_SOURCES = Path(__file__).parent.parent / "serve"
 REQUIREMENTS = ("requirements-deployment.txt", "requirements.txt")
 _COMPLETE = ".complete"
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from valohai_yaml.lint import lint as valohai_lint
 from valohai_yaml.validation import get_validator
 
-from components.errors import ConfigError
+from components.inputs.errors import ConfigError
 
 DEFAULT_PORT = 8000
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from components import naming
-from components.settings import NetworkPolicy
-from components.valohai_config import Endpoint, MinMax
+from components.inputs import naming
+from components.inputs.settings import NetworkPolicy
+from components.inputs.valohai_config import Endpoint, MinMax
 
 # Images run as this user (the Dockerfile chowns the code to it), so the pod can refuse root
 # without breaking ordinary base images that default to root.

@@ -10,14 +10,14 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
-from components import naming
-from components.endpoint_workload import EndpointWorkload, EndpointWorkloadArgs
-from components.image import BuildContext
-from components.plan import VersionPlan
-from components.routing.model import version_route
-from components.routing.resources import RoutingContext, declare_route
-from components.settings import StackSettings
-from components.workload_spec import WorkloadInput
+from components.inputs import naming
+from components.resources.endpoint_workload import EndpointWorkload, EndpointWorkloadArgs
+from components.rendering.build_context import BuildContext
+from components.inputs.plan import VersionPlan
+from components.rendering.routing.model import version_route
+from components.resources.routing import RoutingContext, declare_route
+from components.inputs.settings import StackSettings
+from components.rendering.workload_spec import WorkloadInput
 
 
 @dataclass(frozen=True)

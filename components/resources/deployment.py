@@ -12,15 +12,15 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
-from components import naming
-from components.config_secrets import ConfigSecrets
-from components.deployment_version import DeploymentVersion, DeploymentVersionArgs
-from components.image import BuildContext, prepare_context
-from components.plan import DeploymentPlan, build_plan
-from components.routing.model import Mirror
-from components.routing.resources import AliasRouting, AliasRoutingArgs, RoutingContext, declare_basic_auth
-from components.settings import RegistryPullAuth, StackSettings
-from components.workload_spec import network_policy_spec
+from components.inputs import naming
+from components.inputs.config_secrets import ConfigSecrets
+from components.resources.deployment_version import DeploymentVersion, DeploymentVersionArgs
+from components.rendering.build_context import BuildContext, prepare_context
+from components.inputs.plan import DeploymentPlan, build_plan
+from components.rendering.routing.model import Mirror
+from components.resources.routing import AliasRouting, AliasRoutingArgs, RoutingContext, declare_basic_auth
+from components.inputs.settings import RegistryPullAuth, StackSettings
+from components.rendering.workload_spec import network_policy_spec
 
 # Pod Security Admission: the namespace admits only pods that meet the `restricted` profile,
 # and says so in audit logs and client warnings too. https://kubernetes.io/docs/concepts/security/pod-security-admission/

@@ -10,11 +10,11 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components import naming
-from components.code_repository import CodeRepository
-from components.errors import ConfigError
-from components.settings import StackSettings, UrlSource, Version
-from components.valohai_config import Endpoint, ValohaiFile, parse_valohai_yaml
+from components.inputs import naming
+from components.inputs.code_repository import CodeRepository
+from components.inputs.errors import ConfigError
+from components.inputs.settings import StackSettings, UrlSource, Version
+from components.inputs.valohai_config import Endpoint, ValohaiFile, parse_valohai_yaml
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import naming
-from components.routing import gateway, ingress
-from components.routing.htpasswd import HtpasswdLine, Scheme
-from components.routing.model import Mirror, Route, Site, alias_route, url
-from components.settings import StackSettings
+from components.inputs import naming
+from components.rendering.routing import gateway, ingress
+from components.resources.htpasswd import HtpasswdLine, Scheme
+from components.rendering.routing.model import Mirror, Route, Site, alias_route, url
+from components.inputs.settings import StackSettings
 
 
 @dataclass(frozen=True)
