@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 SECRET_KEYS = ("basicAuth", "registryAuth", "registryPullAuth")
 
-from components.routing.htpasswd import HtpasswdLine, HtpasswdProvider  # noqa: E402  (needs ROOT on sys.path)
+from components.resources.htpasswd import HtpasswdLine, HtpasswdProvider  # noqa: E402  (needs ROOT on sys.path)
 
 HTPASSWD_TYPE = f"pulumi-python:{HtpasswdLine._resource_type_name}"
 

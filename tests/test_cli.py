@@ -14,13 +14,22 @@ import pytest
 import yaml
 
 from components.cli import build_parser, main
-from components.cli.alias import describe, normalize, parse_targets, with_mirror
-from components.cli.call import Target, build_request, endpoint_url, format_body, resolve_url, send, with_origin
-from components.cli.common import CliError
-from components.cli.preview_summary import MARKER
-from components.cli.stack_config import SECRET_PLACEHOLDER, StackConfig, _with_placeholders, validate
+from components.cli.alias import parse_targets, with_mirror
 from components.cli.version import default_name, missing_files, parse_file_arg
-from components.valohai_config import parse_valohai_yaml
+from components.inputs.aliases import AliasTarget, Mirror, describe
+from components.inputs.valohai_config import parse_valohai_yaml
+from components.previews.markdown import MARKER
+from components.stacks.endpoint_calls import (
+    Target,
+    build_request,
+    endpoint_url,
+    format_body,
+    resolve_url,
+    send,
+    with_origin,
+)
+from components.stacks.errors import ToolError
+from components.stacks.stack_config import SECRET_PLACEHOLDER, StackConfig, _with_placeholders, validate
 from tests.harness import ROOT, base_config
 
 V1, V2 = "20181002.0", "20181003.0"
@@ -150,7 +159,7 @@ def test_file_argument_matches_endpoint_names_holding_dots() -> None:
     ],
 )
 def test_bad_file_arguments_say_what_to_write(text: str, message: str) -> None:
-    with pytest.raises(CliError, match=message):
+    with pytest.raises(ToolError, match=message):
         parse_file_arg(text)
 
 
@@ -185,7 +194,7 @@ def test_alias_targets() -> None:
     ],
 )
 def test_bad_alias_targets(items: list[str], message: str) -> None:
-    with pytest.raises(CliError, match=message):
+    with pytest.raises(ToolError, match=message):
         parse_targets(items)
 
 
@@ -193,7 +202,7 @@ def test_mirror_makes_the_versions_form() -> None:
     assert with_mirror(V1, None) == V1
     assert with_mirror(V1, f"{V2}=10") == {"versions": {V1: 100}, "mirror": {"version": V2, "percent": 10}}
     assert with_mirror({V1: 90, V2: 10}, f"{V2}=5")["versions"] == {V1: 90, V2: 10}
-    with pytest.raises(CliError, match="expected VERSION=PERCENT"):
+    with pytest.raises(ToolError, match="expected VERSION=PERCENT"):
         with_mirror(V1, V2)
 
 
@@ -202,7 +211,7 @@ def test_alias_forms_read_alike() -> None:
     assert describe({V2: 10, V1: 90}) == f"{V1} 90% / {V2} 10%"
     mirrored = {"versions": {V1: 100}, "mirror": {"version": V2, "percent": 5}}
     assert describe(mirrored) == f"{V1} + mirror {V2} 5%"
-    assert normalize(mirrored) == ({V1: 100}, (V2, 5))
+    assert AliasTarget.of(mirrored) == AliasTarget({V1: 100}, Mirror(V2, 5))
     assert describe(None) == "(none)"
 
 
@@ -227,7 +236,7 @@ def test_validation_runs_the_program_checks_with_placeholder_secrets(project_dir
     config = _config(project_dir)
     plan = validate(config, config.values)
     assert set(plan.versions) == {V1, V2}
-    with pytest.raises(CliError) as err:
+    with pytest.raises(ToolError) as err:
         validate(config, config.values | {"aliases": {"production": {V1: 90, V2: 20}}})
     assert err.value.problems == [
         "the change was not written: the program would refuse this config (1 problem(s)):",
@@ -239,7 +248,7 @@ def test_secret_keys_are_never_rewritten(project_dir: Path) -> None:
     config = _config(project_dir)
     assert config.rewritable("aliases") == {"production": V1, "staging": V2}
     config.secret_keys = frozenset({"aliases"})
-    with pytest.raises(CliError, match="holds a secret value"):
+    with pytest.raises(ToolError, match="holds a secret value"):
         config.rewritable("aliases")
 
 
@@ -251,7 +260,7 @@ def test_urls() -> None:
     assert endpoint_url(base, "hello", [("name", "Ada Lovelace")]) == base + "hello?name=Ada+Lovelace"
     assert endpoint_url(base, "", []) == base
     assert with_origin(base, "http://127.0.0.1:8080") == "http://127.0.0.1:8080/acme/mnist/local/production/greet-me/"
-    with pytest.raises(CliError, match="give scheme and host"):
+    with pytest.raises(ToolError, match="give scheme and host"):
         with_origin(base, "127.0.0.1:8080")
 
 
@@ -270,9 +279,9 @@ def test_request_bodies(tmp_path: Path) -> None:
     assert as_json.headers["Content-Type"] == "application/json"
     assert as_json.headers["Authorization"] == "Basic YWxpY2U6cHc="
     assert build_request("http://h/").method == "GET"
-    with pytest.raises(CliError, match="not valid JSON"):
+    with pytest.raises(ToolError, match="not valid JSON"):
         build_request("http://h/", json_body="{a: 1}")
-    with pytest.raises(CliError, match="is not a file"):
+    with pytest.raises(ToolError, match="is not a file"):
         build_request("http://h/", files=["image=@/nonexistent.png"])
 
 
@@ -298,13 +307,13 @@ def test_call_urls_come_from_outputs_or_from_config_and_base(project_dir: Path) 
     assert resolve_url(config, {"aliasUrls": {"production": {"greet-me": local}}}, "production", "greet-me", None) == (
         Target("http://127.0.0.1:8080/acme/mnist/local/production/greet-me/", "models.localhost:8080")
     )
-    with pytest.raises(CliError, match="neither an alias nor a version of stack 'test'; aliases: production, staging"):
+    with pytest.raises(ToolError, match="neither an alias nor a version of stack 'test'; aliases: production, staging"):
         resolve_url(config, outputs, "prod", "greet-me", None)
-    with pytest.raises(CliError, match="serves no endpoint 'greet'; its endpoints: greet-me"):
+    with pytest.raises(ToolError, match="serves no endpoint 'greet'; its endpoints: greet-me"):
         resolve_url(config, outputs, "production", "greet", None)
-    with pytest.raises(CliError, match="serves no endpoint 'greet'; its endpoints: greet-me, predict-digit"):
+    with pytest.raises(ToolError, match="serves no endpoint 'greet'; its endpoints: greet-me, predict-digit"):
         resolve_url(config, {}, V1, "greet", "http://127.0.0.1:9")
-    with pytest.raises(CliError, match="not deployed yet"):
+    with pytest.raises(ToolError, match="not deployed yet"):
         resolve_url(config, {}, V1, "greet-me", None)
 
 
@@ -345,7 +354,7 @@ def test_send_returns_http_errors_as_responses(server: str) -> None:
 
 
 def test_a_refused_connection_says_what_to_check(server: str) -> None:
-    with pytest.raises(CliError, match=r"connection refused by 127\.0\.0\.1:1: nothing listens there"):
+    with pytest.raises(ToolError, match=r"connection refused by 127\.0\.0\.1:1: nothing listens there"):
         send(build_request("http://127.0.0.1:1/"))
 
 

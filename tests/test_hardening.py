@@ -13,11 +13,12 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components import naming, workload_spec
-from components.config_secrets import find_secrets
-from components.endpoint_workload import EndpointWorkload
-from components.errors import ConfigError
-from components.valohai_config import parse_valohai_yaml
+from components.inputs import naming
+from components.inputs.config_secrets import find_secrets
+from components.inputs.errors import ConfigError
+from components.inputs.valohai_config import parse_valohai_yaml
+from components.rendering import workload_spec
+from components.resources.endpoint_workload import EndpointWorkload
 from tests.harness import Run, as_manifest, base_config, make_project, run_program
 from tests.test_program import V1, V2, _fails, _rich_config, _rich_project
 
@@ -469,7 +470,7 @@ def test_a_version_with_a_dash_keeps_its_resources_through_an_alias(
             aliases[name] = list((opts.aliases if opts else None) or [])
             super().__init__(name, args, opts)
 
-    monkeypatch.setattr("components.deployment_version.EndpointWorkload", Recording)
+    monkeypatch.setattr("components.resources.deployment_version.EndpointWorkload", Recording)
     project = make_project(tmp_path)
     config = base_config(aliases={})
     config["versions"] = {"v1-rc": config["versions"][V1], V2: config["versions"][V2]}

@@ -6,7 +6,7 @@ from typing import Any
 
 import bcrypt
 
-from components.routing.htpasswd import HtpasswdProvider, hash_password, verifies
+from components.resources.htpasswd import HtpasswdProvider, hash_password, verifies
 
 
 def _props(password: str, scheme: str = "bcrypt", user: str = "alice") -> dict[str, Any]:

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from components import image
-from components.errors import ConfigError
-from components.image import BuildContext, fetch, prepare_context
-from components.image import base_image_digest as real_base_image_digest
-from components.plan import build_plan
-from components.settings import UrlSource, settings_from_config
+from components.inputs.config_sections import UrlSource
+from components.inputs.errors import ConfigError
+from components.inputs.plan import build_plan
+from components.inputs.settings import settings_from_config
+from components.rendering import build_context as image
+from components.rendering.build_context import BuildContext, fetch, prepare_context
+from components.rendering.build_context import base_image_digest as real_base_image_digest
 from tests.harness import base_config, git, make_project
 
 

@@ -10,15 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from components import naming
-from components.cli.preview_summary import (
-    DEFAULT_LIMIT,
-    GITHUB_COMMENT_LIMIT,
-    SECRET_SIG,
-    build_report,
-    render,
-    summarize,
-)
+from components.inputs import naming
+from components.previews.markdown import DEFAULT_LIMIT, GITHUB_COMMENT_LIMIT, render, summarize
+from components.previews.report import build_report
+from components.previews.steps import SECRET_SIG
 
 V1, V2, V3 = "20181002.0", "20181003.0", "20181004.0"
 PROJECT = "valohai-deployments"

@@ -435,7 +435,7 @@ def test_shipped_stack_files_are_valid_settings() -> None:
     """Pulumi.<stack>.yaml files parse with the settings model (secrets replaced by placeholders)."""
     import yaml
 
-    from components.settings import settings_from_config
+    from components.inputs.settings import settings_from_config
 
     def plain(value: Any) -> Any:
         if isinstance(value, dict):

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import naming
+from components.inputs import naming
 from tests.crd_schemas import crd_errors
 from tests.harness import Declared, Run, as_manifest, base_config, run_program
 from tests.ingress_nginx_rules import annotation_problems, path_problems

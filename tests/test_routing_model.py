@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from components import naming
-from components.routing import gateway, ingress
-from components.routing.model import Backend, Mirror, Route, Site, alias_route, version_route
+from components.inputs import naming
+from components.inputs.aliases import Mirror
+from components.rendering.routing import gateway, ingress
+from components.rendering.routing.model import Backend, Route, Site, alias_route, version_route
 from tests.crd_schemas import crd_errors
 from tests.ingress_nginx_rules import annotation_problems, path_problems
 
@@ -52,7 +53,7 @@ def _ingress_options(**overrides: Any) -> ingress.IngressOptions:
 
 def test_version_route_has_one_rule_per_endpoint_with_its_own_prefix() -> None:
     route = version_route(SITE, V1, ENDPOINTS)
-    assert [(r.endpoint, r.prefix, r.prefix_header) for r in route.rules] == [
+    assert [(r.endpoint, r.prefix, r.prefix) for r in route.rules] == [
         ("greet-me", f"/acme/mnist/eu/{V1}/greet-me", f"/acme/mnist/eu/{V1}/greet-me"),
         ("predict-digit", f"/acme/mnist/eu/{V1}/predict-digit", f"/acme/mnist/eu/{V1}/predict-digit"),
     ]
@@ -62,7 +63,7 @@ def test_version_route_has_one_rule_per_endpoint_with_its_own_prefix() -> None:
 def test_alias_route_uses_the_alias_prefix_and_weighted_backends() -> None:
     route = alias_route(SITE, "production", {V1: 60, V2: 30, V3: 10}, ENDPOINTS, Mirror(V3, 5))
     rule = route.rules[0]
-    assert rule.prefix == rule.prefix_header == "/acme/mnist/eu/production/greet-me"
+    assert rule.prefix == "/acme/mnist/eu/production/greet-me"
     assert rule.backends == (Backend(V1, 60), Backend(V2, 30), Backend(V3, 10))
     assert rule.mirror == Mirror(V3, 5)
     assert route.versions == (V1, V2, V3)

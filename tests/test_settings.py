@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from components.settings import CONFIG_KEYS, settings_from_config
+from components.inputs.settings import CONFIG_KEYS, settings_from_config
 
 ROOT = Path(__file__).parent.parent
 

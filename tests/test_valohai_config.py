@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import ConfigError
-from components.valohai_config import parse_valohai_yaml
+from components.inputs.errors import ConfigError
+from components.inputs.valohai_config import parse_valohai_yaml
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent

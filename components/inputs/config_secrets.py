@@ -11,10 +11,7 @@ file does not show as the same plain text is treated as secret. When the file ca
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from components.inputs.errors import ConfigError
 
@@ -30,9 +27,6 @@ class ConfigSecrets:
 
     keys: frozenset[str] = frozenset()
     env: dict[str, frozenset[str]] = field(default_factory=dict)
-
-    def env_is_secret(self, version: str, name: str) -> bool:
-        return name in self.env.get(version, frozenset())
 
 
 def find_secrets(
@@ -88,24 +82,3 @@ def _secure_paths(value: Any, path: tuple[str, ...]) -> list[tuple[str, ...]]:
     if isinstance(value, list):
         return [p for index, item in enumerate(value) for p in _secure_paths(item, (*path, str(index)))]
     return []
-
-
-def read_stack_file(project_dir: Path, project: str, stack: str) -> dict[str, Any] | None:
-    """This project's keys in the stack's config file (`stackConfigDir` honoured), or None if unreadable."""
-    directory = project_dir
-    try:
-        declared = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
-    except (OSError, yaml.YAMLError):
-        declared = None
-    if isinstance(declared, dict) and isinstance(declared.get("stackConfigDir"), str):
-        directory = project_dir / declared["stackConfigDir"]
-    try:
-        # A fully qualified stack (org/project/stack) keeps its file under the last part.
-        data = yaml.safe_load((directory / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml").read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    config = data.get("config") if isinstance(data, dict) else None
-    if not isinstance(config, dict):
-        return None
-    prefix = f"{project}:"
-    return {key.removeprefix(prefix): value for key, value in config.items() if key.startswith(prefix)}

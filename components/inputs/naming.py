@@ -27,6 +27,37 @@ URL_SEGMENT = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 MANAGED_BY = "pulumi"
 
+# Labels the program sets and the tools (status, logs, preview summary) select by.
+NAME_LABEL = "app.kubernetes.io/name"  # the endpoint
+INSTANCE_LABEL = "app.kubernetes.io/instance"  # the workload (Deployment, Service, HPA) name
+VERSION_LABEL = "app.kubernetes.io/version"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+ALIAS_LABEL = "valohai.com/alias"
+
+# Type tokens of the program's components (part of every URN beneath them).
+DEPLOYMENT_TYPE = "valohai:index:Deployment"
+VERSION_TYPE = "valohai:index:DeploymentVersion"
+WORKLOAD_TYPE = "valohai:index:EndpointWorkload"
+ALIAS_TYPE = "valohai:index:AliasRouting"
+
+# Logical names of a version's or alias's route objects are `<version or alias><suffix>`; the
+# Ingress names stay those of the Ingress-only program, so existing stacks keep their objects.
+INGRESS_SUFFIX = "-ingress"
+CANARY_INGRESS_SUFFIX = "-ingress-canary"
+# Before `-ingress-canary`: it could be alias `<alias>-canary`'s own `-ingress` as well.
+LEGACY_CANARY_INGRESS_SUFFIX = "-canary-ingress"
+ROUTE_SUFFIX = "-route"
+SECURITY_POLICY_SUFFIX = "-security-policy"
+_ROUTE_SUFFIXES = (
+    CANARY_INGRESS_SUFFIX,
+    LEGACY_CANARY_INGRESS_SUFFIX,
+    SECURITY_POLICY_SUFFIX,
+    INGRESS_SUFFIX,
+    ROUTE_SUFFIX,
+)
+
 
 def short_hash(*parts: str) -> str:
     """A stable digest of `parts`; NUL-separated so ('a-b', 'c') and ('a', 'b-c') differ."""
@@ -120,12 +151,20 @@ def alias_ingress_name(alias: str, canary: bool = False) -> str:
     return object_name("alias", alias, "canary") if canary else object_name("alias", alias)
 
 
+def route_owner(logical_name: str) -> str | None:
+    """The version or alias a route object's logical name belongs to; None for other names."""
+    for suffix in _ROUTE_SUFFIXES:
+        if logical_name.endswith(suffix) and len(logical_name) > len(suffix):
+            return logical_name.removesuffix(suffix)
+    return None
+
+
 def common_labels(project: str, component: str) -> dict[str, str]:
     """The recommended labels every object carries besides its own name/instance/version."""
     return {
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": label_value(project),
-        "app.kubernetes.io/managed-by": MANAGED_BY,
+        COMPONENT_LABEL: component,
+        PART_OF_LABEL: label_value(project),
+        MANAGED_BY_LABEL: MANAGED_BY,
     }
 
 
@@ -139,11 +178,6 @@ def label_value(text: str) -> str:
 
 def is_dns_label(text: str) -> bool:
     return len(text) <= MAX_DNS_LABEL and bool(_DNS_LABEL.match(text))
-
-
-def url_prefix(owner: str, project: str, deployment: str, route: str, endpoint: str) -> str:
-    """`/<owner>/<project>/<deployment>/<version or alias>/<endpoint>`, no trailing slash."""
-    return f"/{owner}/{project}/{deployment}/{route}/{endpoint}"
 
 
 def image_tag(version: str, content_hash: str) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from components.inputs import naming
 from components.inputs.code_repository import CodeRepository
+from components.inputs.config_sections import UrlSource, Version
 from components.inputs.errors import ConfigError
-from components.inputs.settings import StackSettings, UrlSource, Version
+from components.inputs.settings import PlanInput
 from components.inputs.valohai_config import Endpoint, ValohaiFile, parse_valohai_yaml
 
 
@@ -53,19 +54,24 @@ class VersionPlan:
 
 @dataclass(frozen=True)
 class DeploymentPlan:
-    settings: StackSettings
     repository: CodeRepository
     code_directory: str
     versions: dict[str, VersionPlan] = field(default_factory=dict)
 
 
-def build_plan(settings: StackSettings, project_dir: Path) -> DeploymentPlan:
-    """Resolve every version against its commit's valohai.yaml; raise `ConfigError` on any problem."""
+def code_location(settings: PlanInput, project_dir: Path) -> tuple[CodeRepository, str, str]:
+    """(the code repository, `codeDirectory` and valohai.yaml's path inside it in git's spelling)."""
     repo_path = (project_dir / settings.code_repository).resolve()
     repository = CodeRepository(repo_path)
     code_dir = _code_directory(repository, repo_path, settings.code_directory)
     yaml_path = posixpath.join(code_dir, settings.valohai_yaml) if code_dir else settings.valohai_yaml
-    plan = DeploymentPlan(settings=settings, repository=repository, code_directory=code_dir)
+    return repository, code_dir, yaml_path
+
+
+def build_plan(settings: PlanInput, project_dir: Path) -> DeploymentPlan:
+    """Resolve every version against its commit's valohai.yaml; raise `ConfigError` on any problem."""
+    repository, code_dir, yaml_path = code_location(settings, project_dir)
+    plan = DeploymentPlan(repository=repository, code_directory=code_dir)
 
     problems: list[str] = []
     parsed: dict[str, ValohaiFile] = {}
@@ -238,14 +244,11 @@ def _images(
     return tuple(images), problems
 
 
-def _check_splits(settings: StackSettings, plan: DeploymentPlan, problems: list[str]) -> None:
+def _check_splits(settings: PlanInput, plan: DeploymentPlan, problems: list[str]) -> None:
     """Both sides of a traffic split must serve the same endpoints, or some URLs would 404 by chance."""
     for alias in settings.aliases:
-        weights = settings.alias_weights(alias)
-        mirror = settings.alias_mirror(alias)
         # A mirror gets a copy of every request the alias serves, so it must serve the same endpoints.
-        routed = [*weights, mirror.version] if mirror else list(weights)
-        versions = [plan.versions[v] for v in dict.fromkeys(routed) if v in plan.versions]
+        versions = [plan.versions[v] for v in settings.alias(alias).versions if v in plan.versions]
         served = {v.name: sorted(e.name for e in v.endpoints) for v in versions}
         if len({tuple(s) for s in served.values()}) > 1:
             detail = "; ".join(f"{v}: {', '.join(s)}" for v, s in served.items())

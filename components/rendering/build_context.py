@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.inputs.code_repository import CodeRepository
+from components.inputs.config_sections import UrlSource
+from components.inputs.contract import CODE_DIR, RUN_AS_USER, SERVE_DIR
 from components.inputs.errors import ConfigError
-from components.inputs.plan import ImagePlan, VersionPlan
-from components.inputs.settings import UrlSource
+from components.inputs.plan import DeploymentPlan, ImagePlan, VersionPlan
 from components.inputs.valohai_config import is_image_reference
-from components.rendering.workload_spec import CODE_DIR, RUN_AS_USER, SERVE_DIR
 
 # Bump when the context layout or Dockerfile shape changes, so every image is rebuilt once.
 FORMAT = "vh-image-3"
@@ -165,6 +165,17 @@ def prepare_context(
         # Contexts written before modes were normalized converge too (chmod leaves mtimes alone).
         normalize_modes(context.directory)
     return context
+
+
+def prepare_contexts(plan: DeploymentPlan, build_root: Path) -> dict[str, dict[str, BuildContext]]:
+    """version -> image key -> its build context, each written once (before any resource is declared)."""
+    return {
+        name: {
+            image.key: prepare_context(build_root, plan.repository, plan.code_directory, version, image)
+            for image in version.images
+        }
+        for name, version in plan.versions.items()
+    }
 
 
 def normalize_modes(root: Path) -> None:

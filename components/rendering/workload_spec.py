@@ -11,19 +11,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.inputs import naming
-from components.inputs.settings import NetworkPolicy
+from components.inputs.config_sections import NetworkPolicy
+from components.inputs.contract import (
+    CODE_DIR,
+    ENV_DEFAULT_PREFIX,
+    ENV_ENDPOINT,
+    ENV_PORT,
+    ENV_VERSION,
+    ENV_WSGI_APP,
+    PORT_NAME,
+    RUN_AS_USER,
+    SERVE_DIR,
+    SERVICE_PORT,
+    url_prefix,
+)
 from components.inputs.valohai_config import Endpoint, MinMax
 
-# Images run as this user (the Dockerfile chowns the code to it), so the pod can refuse root
-# without breaking ordinary base images that default to root.
-RUN_AS_USER = 10001
-SERVE_DIR = "/valohai/serve"
-CODE_DIR = "/valohai/repository"
 GUNICORN_COMMAND = ["gunicorn", "--config", f"{SERVE_DIR}/gunicorn_conf.py"]
 # An HPA on CPU utilisation needs a CPU request; this one applies when valohai.yaml gives none.
 DEFAULT_CPU_REQUEST = "100m"
-SERVICE_PORT = 80
-PORT_NAME = "http"
 # A terminating pod keeps serving this long after SIGTERM is due: its endpoint is already marked
 # terminating, and the router needs a moment to stop sending it new requests. Without it, every
 # rollout and scale-down drops the requests that race the router's update.
@@ -54,21 +60,21 @@ class WorkloadInput:
 
     @property
     def default_prefix(self) -> str:
-        return naming.url_prefix(self.owner, self.project, self.deployment, self.version, self.endpoint.name)
+        return url_prefix(self.owner, self.project, self.deployment, self.version, self.endpoint.name)
 
 
 def selector_labels(w: WorkloadInput) -> dict[str, str]:
     """Identity of the pods; the version is deliberately absent (it lives in `instance`'s value)."""
     return {
-        "app.kubernetes.io/name": naming.label_value(w.endpoint.name),
-        "app.kubernetes.io/instance": w.name,
+        naming.NAME_LABEL: naming.label_value(w.endpoint.name),
+        naming.INSTANCE_LABEL: w.name,
     }
 
 
 def labels(w: WorkloadInput) -> dict[str, str]:
     return {
         **selector_labels(w),
-        "app.kubernetes.io/version": naming.label_value(w.version),
+        naming.VERSION_LABEL: naming.label_value(w.version),
         **naming.common_labels(w.project, "endpoint"),
     }
 
@@ -84,13 +90,13 @@ def command(endpoint: Endpoint) -> list[str]:
 
 def env(w: WorkloadInput) -> list[dict[str, Any]]:
     platform = {
-        "PORT": str(w.endpoint.port),
-        "VH_DEFAULT_PREFIX": w.default_prefix,
-        "VH_DEPLOYMENT_VERSION": w.version,
-        "VH_ENDPOINT": w.endpoint.name,
+        ENV_PORT: str(w.endpoint.port),
+        ENV_DEFAULT_PREFIX: w.default_prefix,
+        ENV_VERSION: w.version,
+        ENV_ENDPOINT: w.endpoint.name,
     }
     if w.endpoint.wsgi_target:
-        platform["VH_WSGI_APP"] = w.endpoint.wsgi_target
+        platform[ENV_WSGI_APP] = w.endpoint.wsgi_target
     if w.secret_env and not w.env_secret:
         raise ValueError("secret env values need the Secret that holds them")
     merged: dict[str, dict[str, Any]] = {key: {"value": value} for key, value in w.env.items()}
@@ -294,8 +300,8 @@ def network_policy_spec(project: str, policy: NetworkPolicy) -> dict[str, Any]:
     return {
         "podSelector": {
             "matchLabels": {
-                "app.kubernetes.io/component": "endpoint",
-                "app.kubernetes.io/part-of": naming.label_value(project),
+                naming.COMPONENT_LABEL: "endpoint",
+                naming.PART_OF_LABEL: naming.label_value(project),
             }
         },
         "policyTypes": ["Ingress"],

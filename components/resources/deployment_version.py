@@ -11,13 +11,13 @@ import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
 from components.inputs import naming
-from components.resources.endpoint_workload import EndpointWorkload, EndpointWorkloadArgs
-from components.rendering.build_context import BuildContext
 from components.inputs.plan import VersionPlan
-from components.rendering.routing.model import version_route
-from components.resources.routing import RoutingContext, declare_route
 from components.inputs.settings import StackSettings
+from components.rendering.build_context import BuildContext
+from components.rendering.routing.model import version_route
 from components.rendering.workload_spec import WorkloadInput
+from components.resources.endpoint_workload import EndpointWorkload, EndpointWorkloadArgs
+from components.resources.routing import RoutingContext, declare_route
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class DeploymentVersionArgs:
 
 class DeploymentVersion(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeploymentVersionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("valohai:index:DeploymentVersion", name, None, opts)
+        super().__init__(naming.VERSION_TYPE, name, None, opts)
         s, plan = args.settings, args.plan
         child = pulumi.ResourceOptions(parent=self)
 
@@ -116,7 +116,7 @@ class DeploymentVersion(pulumi.ComponentResource):
                 "name": naming.env_secret_name(s.deployment, plan.name),
                 "namespace": args.namespace,
                 "labels": {
-                    "app.kubernetes.io/version": naming.label_value(plan.name),
+                    naming.VERSION_LABEL: naming.label_value(plan.name),
                     **naming.common_labels(s.project, "env"),
                 },
             },

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.inputs import naming
 from components.rendering import workload_spec as spec
 
 
@@ -24,7 +25,7 @@ class EndpointWorkload(pulumi.ComponentResource):
     hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler
 
     def __init__(self, name: str, args: EndpointWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("valohai:index:EndpointWorkload", name, None, opts)
+        super().__init__(naming.WORKLOAD_TYPE, name, None, opts)
         w = args.workload
         child = pulumi.ResourceOptions(parent=self)
         # Plain API dicts; the SDK accepts them as its *ArgsDict types, which mypy cannot relate.

@@ -1,8 +1,7 @@
 """Routing as Pulumi resources: route objects per version and alias, the alias component, basic auth.
 
-Logical names stay those of the Ingress-only program (`<version>-ingress`, `<alias>-ingress`), so
-existing ingress stacks keep their objects; gateway objects are `<name>-route` and
-`<name>-security-policy`.
+Route objects are named `<version or alias><suffix>` with the suffixes in `naming` (Ingresses keep
+the names of the Ingress-only program; gateway objects are `-route` and `-security-policy`).
 """
 
 from __future__ import annotations
@@ -15,10 +14,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.inputs import naming
-from components.rendering.routing import gateway, ingress
-from components.resources.htpasswd import HtpasswdLine, Scheme
-from components.rendering.routing.model import Mirror, Route, Site, alias_route, url
+from components.inputs.aliases import AliasTarget
 from components.inputs.settings import StackSettings
+from components.rendering.routing import gateway, ingress
+from components.rendering.routing.model import Route, Site, alias_route, url
+from components.resources.htpasswd import HtpasswdLine, Scheme
 
 
 @dataclass(frozen=True)
@@ -91,13 +91,14 @@ def declare_route(
         return _gateway_objects(name, route, services, ctx, opts)
     declared: list[pulumi.CustomResource] = []
     for item in ingress.ingresses(route, services, ctx.ingress_options()):
-        logical, options = f"{name}-ingress", opts
+        logical, options = f"{name}{naming.INGRESS_SUFFIX}", opts
         if item.canary:
             # `<alias>-canary-ingress` was also alias `<alias>-canary`'s own Ingress; the new name
             # cannot collide, and the old one is kept as a Pulumi alias when no such alias exists.
-            logical = f"{name}-ingress-canary"
+            logical = f"{name}{naming.CANARY_INGRESS_SUFFIX}"
             if f"{name}-canary" not in ctx.settings.aliases:
-                legacy = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-canary-ingress")])
+                legacy_name = f"{name}{naming.LEGACY_CANARY_INGRESS_SUFFIX}"
+                legacy = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=legacy_name)])
                 options = pulumi.ResourceOptions.merge(opts, legacy)
         # Plain API dicts; the SDK accepts them as its *ArgsDict types, which mypy cannot relate.
         metadata: Any = item.metadata
@@ -115,10 +116,10 @@ def _gateway_objects(
 ) -> list[pulumi.CustomResource]:
     options = ctx.gateway_options()
     manifest = gateway.http_route(route, services, options)
-    declared: list[pulumi.CustomResource] = [_custom(f"{name}-route", manifest, opts)]
+    declared: list[pulumi.CustomResource] = [_custom(f"{name}{naming.ROUTE_SUFFIX}", manifest, opts)]
     if ctx.auth_secret and options.implementation == "envoy":
         policy = gateway.envoy_security_policy(route, ctx.auth_secret, options)
-        declared.append(_custom(f"{name}-security-policy", policy, opts))
+        declared.append(_custom(f"{name}{naming.SECURITY_POLICY_SUFFIX}", policy, opts))
     return declared
 
 
@@ -136,24 +137,23 @@ def _custom(logical: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions
 @dataclass(frozen=True)
 class AliasRoutingArgs:
     alias: str
-    # version -> weight, heaviest first; each version's endpoint -> Service name.
-    weights: dict[str, int]
+    target: AliasTarget
+    # Each routed version's endpoint -> Service name.
     services: Mapping[str, Mapping[str, pulumi.Input[str]]]
     context: RoutingContext
-    mirror: Mirror | None = None
 
 
 class AliasRouting(pulumi.ComponentResource):
     """An alias's route objects; named from the alias alone, so a move is an in-place update."""
 
     def __init__(self, name: str, args: AliasRoutingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("valohai:index:AliasRouting", name, None, opts)
-        primary = next(iter(args.weights))
-        endpoints = list(args.services[primary])
-        self.route = alias_route(args.context.site, args.alias, args.weights, endpoints, args.mirror)
+        super().__init__(naming.ALIAS_TYPE, name, None, opts)
+        target = args.target
+        endpoints = list(args.services[target.primary or ""])
+        self.route = alias_route(args.context.site, args.alias, target.weights, endpoints, target.mirror)
         self.objects = declare_route(name, self.route, args.services, args.context, pulumi.ResourceOptions(parent=self))
         self.urls = args.context.urls(self.route)
-        self.register_outputs({"urls": self.urls, "versions": args.weights})
+        self.register_outputs({"urls": self.urls, "versions": dict(target.weights)})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""Reading a stack: Pulumi config -> checked settings -> prepared deployment, or one clean error."""
+"""Reading a stack: Pulumi config -> checked settings -> plan -> build contexts, or one clean error.
+
+Every problem is collected before anything is declared: the settings, which config leaves are
+secret, and (when the settings fail elsewhere) the plan's own keys checked alone, so one run
+names them all.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,19 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime.config import CONFIG, is_config_secret
 
-from components.inputs.config_secrets import find_secrets, read_stack_file
-from components.resources.deployment import PreparedDeployment, prepare
+from components.inputs.config_secrets import ConfigSecrets, find_secrets
 from components.inputs.errors import ConfigError
-from components.inputs.plan import build_plan
-from components.inputs.settings import StackSettings, parse_config_value, settings_from_config
+from components.inputs.plan import DeploymentPlan, build_plan
+from components.inputs.settings import (
+    PlanInput,
+    StackSettings,
+    parse_config_value,
+    plan_input_alone,
+    settings_from_config,
+)
+from components.inputs.stack_file import read_stack_config
+from components.rendering.build_context import prepare_contexts
+from components.resources.deployment import PreparedDeployment
 
 
 def config_values() -> dict[str, object]:
@@ -27,49 +40,42 @@ def config_values() -> dict[str, object]:
 def load(project_dir: Path | None = None) -> PreparedDeployment:
     """The stack's deployment, ready to declare; bad input ends the run before any resource exists."""
     project_dir = project_dir or Path.cwd()
-    project, stack = pulumi.get_project(), pulumi.get_stack()
-    values = config_values()
-    problems: list[str] = []
     try:
-        secret_keys = frozenset(key for key in values if is_config_secret(f"{project}:{key}"))
-        secrets = find_secrets(values, secret_keys, read_stack_file(project_dir, project, stack))
-        settings: StackSettings = settings_from_config(values, stack)
-    except ConfigError as err:
-        problems += err.problems
-    try:
-        if problems:
-            problems += _plan_problems(values, project_dir)
-            raise ConfigError(dict.fromkeys(problems))
-        return prepare(settings, project_dir, secrets=secrets)
+        settings, plan, secrets = check(config_values(), project_dir, pulumi.get_project(), pulumi.get_stack())
+        contexts = prepare_contexts(plan, project_dir / ".build")
     except ConfigError as err:
         # RunError prints just the message: one line per problem, no stack trace.
         raise pulumi.RunError(f"{len(err.problems)} problem(s) in the stack's configuration:\n{err}") from None
+    return PreparedDeployment(settings=settings, plan=plan, contexts=contexts, project_dir=project_dir, secrets=secrets)
 
 
-# What the plan and the alias checks read; the other required keys get placeholders neither looks at.
-_PLAN_KEYS = ("codeRepository", "codeDirectory", "valohaiYaml", "versions")
-_PLACEHOLDERS = {"owner": "x", "project": "x", "registry": "x/x", "target": {"renderDirectory": "x"}}
-
-
-def _plan_problems(values: dict[str, object], project_dir: Path) -> list[str]:
-    """Problems the settings check could not reach, so one run reports them all.
-
-    pydantic skips the cross-key (alias) checks once a field is bad, and the plan needs valid
-    settings: both run again here on just the keys they read.
-    """
-    chosen = {key: values[key] for key in (*_PLAN_KEYS, "aliases") if key in values}
+def check(
+    values: dict[str, object], project_dir: Path, project: str, stack: str
+) -> tuple[StackSettings, DeploymentPlan, ConfigSecrets]:
+    """Settings, plan and secret leaves of the config `values`, or a ConfigError naming every problem."""
     problems: list[str] = []
+    secrets = ConfigSecrets()
+    secret_keys = frozenset(key for key in values if is_config_secret(f"{project}:{key}"))
     try:
-        settings = settings_from_config(_PLACEHOLDERS | chosen, "x")
+        secrets = find_secrets(values, secret_keys, read_stack_config(project_dir, project, stack))
     except ConfigError as err:
         problems += err.problems
-        chosen.pop("aliases", None)
+
+    settings: StackSettings | None = None
+    plan_input: PlanInput | None = None
+    try:
+        plan_input = settings = settings_from_config(values, stack)
+    except ConfigError as err:
+        problems += err.problems
+        plan_input, more = plan_input_alone(values)
+        problems += more
+
+    plan: DeploymentPlan | None = None
+    if plan_input is not None:
         try:
-            settings = settings_from_config(_PLACEHOLDERS | chosen, "x")
-        except ConfigError:
-            return problems  # the versions' own problems are among the settings problems already
-    try:
-        build_plan(settings, project_dir)
-    except ConfigError as err:
-        problems += err.problems
-    return problems
+            plan = build_plan(plan_input, project_dir)
+        except ConfigError as err:
+            problems += err.problems
+    if problems or settings is None or plan is None:
+        raise ConfigError(dict.fromkeys(problems))
+    return settings, plan, secrets

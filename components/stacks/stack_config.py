@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from components.cli.common import CliError, progress
 from components.inputs.errors import ConfigError
 from components.inputs.plan import DeploymentPlan, build_plan
 from components.inputs.settings import parse_config_value, settings_from_config
+from components.inputs.stack_file import project_name, read_stack_config, short_stack
+from components.stacks.errors import ToolError, progress
 
 # Stands in for a secret value during validation: settings only need secrets to be non-empty.
 # It is never shown: secrets' values are not part of any message settings produce.
@@ -37,7 +36,7 @@ def find_project_dir(start: Path | None = None) -> Path:
     for directory in (here, *here.parents):
         if (directory / "Pulumi.yaml").is_file():
             return directory
-    raise CliError(f"no Pulumi.yaml in {here} or its parents; run this inside the project or pass --cwd")
+    raise ToolError(f"no Pulumi.yaml in {here} or its parents; run this inside the project or pass --cwd")
 
 
 def _with_placeholders(value: Any) -> Any:
@@ -63,8 +62,7 @@ class StackConfig:
 
     @property
     def short_stack(self) -> str:
-        """`org/project/dev` -> `dev`: the program's `pulumi.get_stack()` and the stack file's name."""
-        return self.stack.rsplit("/", 1)[-1]
+        return short_stack(self.stack)
 
     def plan(self, values: dict[str, Any] | None = None) -> DeploymentPlan:
         """Run the program's own checks (components/stack.py) on `values`; raises ConfigError."""
@@ -73,13 +71,13 @@ class StackConfig:
 
     def rewritable(self, key: str) -> dict[str, Any]:
         if key in self.secret_keys:
-            raise CliError(
+            raise ToolError(
                 f"config: {key}: holds a secret value, so it cannot be rewritten without decrypting it; "
                 f"edit it with `pulumi config set --path` instead"
             )
         value = self.values.get(key) or {}
         if not isinstance(value, dict):
-            raise CliError(
+            raise ToolError(
                 f"config: {key}: must be a map (got {type(value).__name__}); fix it in Pulumi.{self.short_stack}.yaml"
             )
         return copy.deepcopy(value)  # the caller edits its own copy
@@ -92,7 +90,7 @@ class Pulumi:
         self.project_dir = project_dir
         self.stack = stack
         if shutil.which("pulumi") is None:
-            raise CliError(
+            raise ToolError(
                 "the pulumi CLI is not on PATH; in this repository run `. scripts/env.sh` "
                 "(after scripts/setup), elsewhere install Pulumi"
             )
@@ -109,23 +107,18 @@ class Pulumi:
         if result.returncode != 0:
             # A failing command may echo what it read; keep secrets out of the message.
             detail = "" if secret_output else (result.stderr.strip() or result.stdout.strip())[-2000:]
-            raise CliError(
+            raise ToolError(
                 f"pulumi {args[0]} {args[1] if len(args) > 1 else ''} failed for stack "
                 f"'{self.stack}': {detail or 'see `pulumi` output'}"
             )
         return result.stdout
 
-    def project_name(self) -> str:
-        data = yaml.safe_load((self.project_dir / "Pulumi.yaml").read_text()) or {}
-        return str(data.get("name", ""))
-
     def read_config(self) -> StackConfig:
         progress(f"reading the config of stack '{self.stack}'")
         raw: dict[str, Any] = json.loads(self.run("config", "--json") or "{}")
-        namespace = self.project_name()
+        namespace = project_name(self.project_dir)
         prefix = f"{namespace}:"
-        short = self.stack.rsplit("/", 1)[-1]
-        stack_file = self._stack_file_config(short)
+        stack_file = read_stack_config(self.project_dir, namespace, self.stack) or {}
         values: dict[str, Any] = {}
         secret_keys = set()
         for full_key, entry in raw.items():
@@ -137,19 +130,12 @@ class Pulumi:
             if "value" in entry:
                 # The program reads each value with parse_config_value too (components/stack.py).
                 values[key] = parse_config_value(entry["value"])
-            elif full_key in stack_file:
+            elif key in stack_file:
                 # Without --show-secrets Pulumi hides the whole value; the stack file still has its shape.
-                values[key] = _with_placeholders(stack_file[full_key])
+                values[key] = _with_placeholders(stack_file[key])
             else:
                 values[key] = SECRET_PLACEHOLDER
         return StackConfig(self.project_dir, self.stack, namespace, values, frozenset(secret_keys))
-
-    def _stack_file_config(self, short_stack: str) -> dict[str, Any]:
-        path = self.project_dir / f"Pulumi.{short_stack}.yaml"
-        if not path.is_file():
-            return {}
-        data = yaml.safe_load(path.read_text()) or {}
-        return dict(data.get("config") or {})
 
     def write(self, config: StackConfig, changes: dict[str, dict[str, Any]]) -> None:
         """Replace whole top-level keys (`versions`, `aliases`) in one `pulumi config set-all` call.
@@ -173,20 +159,20 @@ class Pulumi:
         """One decrypted config value (needs the stack's passphrase or secrets provider)."""
         try:
             return self.run("config", "get", "--path", path, secret_output=True).rstrip("\n")
-        except CliError:
-            raise CliError(
+        except ToolError:
+            raise ToolError(
                 f"cannot decrypt {path} of stack '{self.stack}': set PULUMI_CONFIG_PASSPHRASE (or log in to the "
                 "stack's secrets provider), or pass the credentials with --user NAME:PASSWORD"
             ) from None
 
 
 def validate(config: StackConfig, values: dict[str, Any]) -> DeploymentPlan:
-    """The program's checks on would-be config; every problem becomes one line of a CliError."""
+    """The program's checks on would-be config; every problem becomes one line of a ToolError."""
     progress("checking the result with the program's own validation")
     try:
         return config.plan(values)
     except ConfigError as err:
-        raise CliError(
+        raise ToolError(
             [f"the change was not written: the program would refuse this config ({len(err.problems)} problem(s)):"]
             + [f"  {problem}" for problem in err.problems]
         ) from None

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from components.inputs import naming
-from components.rendering.routing.model import PREFIX_HEADER, Route, Rule
-from components.rendering.workload_spec import SERVICE_PORT
+from components.inputs.contract import PREFIX_HEADER, SERVICE_PORT
+from components.rendering.routing.model import Route, Rule
 
 GATEWAY_API = "gateway.networking.k8s.io"
 HTTPROUTE_API = f"{GATEWAY_API}/v1"
@@ -67,11 +67,12 @@ def _rule(rule: Rule, services: Mapping[str, Mapping[str, Any]], options: Gatewa
                 "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": options.auth_middleware},
             }
         )
-    # `set` replaces whatever the client sent, so the header cannot be forged.
+    # `set` replaces whatever the client sent, so the header cannot be forged: it is the prefix the
+    # request matched (the alias's, under an alias URL), never the version's own.
     filters.append(
         {
             "type": "RequestHeaderModifier",
-            "requestHeaderModifier": {"set": [{"name": PREFIX_HEADER, "value": rule.prefix_header}]},
+            "requestHeaderModifier": {"set": [{"name": PREFIX_HEADER, "value": rule.prefix}]},
         }
     )
     if rule.mirror:

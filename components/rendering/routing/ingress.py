@@ -1,6 +1,6 @@
 """The Ingress renderer: networking/v1 Ingresses a stock ingress-nginx (v1.12+) accepts.
 
-Two rules of ingress-nginx decide the shape (sources cited in tests/test_routing_ingress.py):
+Two rules of ingress-nginx decide the shape (restated, with their sources, in tests/ingress_nginx_rules.py):
 - `annotations-risk-level` defaults to High, so only annotations rated Medium or lower are set by
   default; `configuration-snippet` (Critical) only when the stack opts in.
 - `strict-validate-path-type` (on by default from v1.12) lets `Prefix` and `Exact` paths hold only
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.inputs import naming
-from components.rendering.routing.model import PREFIX_HEADER, Route
-from components.rendering.workload_spec import PORT_NAME
+from components.inputs.contract import PORT_NAME, PREFIX_HEADER, PREFIX_SEGMENTS
+from components.rendering.routing.model import Route
 
 NGINX = "nginx.ingress.kubernetes.io"
 # Models take files; nginx's default 1m body limit would reject ordinary images.
@@ -30,7 +30,7 @@ AUTH_KEY = "auth"
 STRICT_PATH = re.compile(r"^/[A-Za-z0-9_\-/]*$")
 # The header is set per request from the path, so a client cannot forge it.
 PREFIX_SNIPPET = (
-    'if ($uri ~ "^(/[^/]+/[^/]+/[^/]+/[^/]+/[^/]+)") { set $vh_prefix $1; }\n'
+    f'if ($uri ~ "^({"/[^/]+" * PREFIX_SEGMENTS})") {{ set $vh_prefix $1; }}\n'
     f"proxy_set_header {PREFIX_HEADER} $vh_prefix;\n"
 )
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from components.inputs import naming
+from components.inputs.aliases import Mirror
+from components.inputs.contract import url_prefix
 
-# Valohai endpoints read the prefix they were called under from this header.
-PREFIX_HEADER = "X-VH-Prefix"
 RouteKind = Literal["version", "alias"]
 
 
@@ -24,12 +24,6 @@ class Backend:
 
 
 @dataclass(frozen=True)
-class Mirror:
-    version: str
-    percent: int
-
-
-@dataclass(frozen=True)
 class Rule:
     """One endpoint under one route: requests under `prefix` go to `backends` by weight."""
 
@@ -37,11 +31,6 @@ class Rule:
     prefix: str
     backends: tuple[Backend, ...]
     mirror: Mirror | None = None
-
-    @property
-    def prefix_header(self) -> str:
-        """X-VH-Prefix for this rule: the prefix the client actually used, never the version's own."""
-        return self.prefix
 
 
 @dataclass(frozen=True)
@@ -65,8 +54,8 @@ class Route:
     @property
     def labels(self) -> dict[str, str]:
         if self.kind == "version":
-            return {"app.kubernetes.io/version": naming.label_value(self.name)}
-        return {"valohai.com/alias": self.name}
+            return {naming.VERSION_LABEL: naming.label_value(self.name)}
+        return {naming.ALIAS_LABEL: self.name}
 
     @property
     def versions(self) -> tuple[str, ...]:
@@ -85,7 +74,7 @@ class Site:
     deployment: str
 
     def prefix(self, name: str, endpoint: str) -> str:
-        return naming.url_prefix(self.owner, self.project, self.deployment, name, endpoint)
+        return url_prefix(self.owner, self.project, self.deployment, name, endpoint)
 
 
 def version_route(site: Site, version: str, endpoints: Iterable[str]) -> Route:
