@@ -103,7 +103,7 @@ def test_moving_an_alias_updates_only_its_route_object_in_place(kind: str, proje
 def test_a_new_version_adds_only_its_own_routes(kind: str, project_dir: Path) -> None:
     config = _gateway if kind == "gateway" else base_config
     before = run_program(config(basicAuth={"alice": "wonderland"}), project_dir)
-    after = run_program(_three_versions(config(basicAuth={"alice": "wonderland"})), project_dir)
+    after = run_program(_three_versions(config(basicAuth={"alice": "wonderland"})), project_dir, after=before)
     assert before.pairs <= after.pairs
     assert _changed(before, after) == set()
     added = {(t, n) for t, n in after.pairs - before.pairs if t in (HTTPROUTE, INGRESS, POLICY)}

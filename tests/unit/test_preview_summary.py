@@ -14,6 +14,7 @@ from components.inputs import naming
 from components.previews.markdown import DEFAULT_LIMIT, GITHUB_COMMENT_LIMIT, render, summarize
 from components.previews.report import build_report
 from components.previews.steps import SECRET_SIG
+from tests.harness import DATA
 
 V1, V2, V3 = "20181002.0", "20181003.0", "20181004.0"
 PROJECT = "valohai-deployments"
@@ -383,7 +384,7 @@ def test_warnings_are_grouped_per_operation_and_kind() -> None:
 
 # --- recorded from real `pulumi preview --json` of the local stack (noise such as stack traces removed) ---
 
-RECORDED = Path(__file__).parent / "data" / "previews"
+RECORDED = DATA / "previews"
 
 
 def _recorded(name: str) -> dict[str, Any]:

@@ -8,17 +8,22 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.inputs.errors import ConfigError
 from components.inputs.valohai_config import parse_valohai_yaml
-
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).parent.parent
+from tests.harness import DATA, ROOT
 
 
 @pytest.mark.parametrize("path", sorted((DATA / "valid").glob("*.yaml")), ids=lambda p: p.stem)
-def test_valid_files_parse(path: Path) -> None:
-    parse_valohai_yaml(path.read_text(), "valohai.yaml")
+def test_valid_files_keep_every_endpoint_and_every_key(path: Path) -> None:
+    """Each valid file's endpoints come back whole: the same names, and each key with its own value."""
+    text = path.read_text()
+    raw = [item["endpoint"] for item in yaml.safe_load(text) if "endpoint" in item]
+    parsed = parse_valohai_yaml(text, "valohai.yaml")
+    assert [e.name for e in parsed.endpoints] == [e["name"] for e in raw]
+    for endpoint, item in zip(parsed.endpoints, raw, strict=True):
+        assert endpoint.to_valohai_dict() == {"port": 8000, **item}, endpoint.name
 
 
 @pytest.mark.parametrize("path", sorted((DATA / "invalid").glob("*.yaml")), ids=lambda p: p.stem)

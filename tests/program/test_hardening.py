@@ -19,8 +19,18 @@ from components.inputs.errors import ConfigError
 from components.inputs.valohai_config import parse_valohai_yaml
 from components.rendering import workload_spec
 from components.resources.endpoint_workload import EndpointWorkload
-from tests.harness import Run, as_manifest, base_config, make_project, run_program
-from tests.test_program import V1, V2, _fails, _rich_config, _rich_project
+from tests.harness import (
+    V1,
+    V2,
+    Run,
+    as_manifest,
+    base_config,
+    fails,
+    make_project,
+    rich_config,
+    rich_project,
+    run_program,
+)
 
 # A test value that must never show in plain text.
 TOKEN = "t0p-s3cret-token"
@@ -162,7 +172,7 @@ def test_push_credentials_never_reach_pods_unless_the_stack_says_so(project_dir:
 
 
 def test_two_pull_credentials_are_refused(project_dir: Path) -> None:
-    message = _fails(
+    message = fails(
         base_config(
             registryAuth={"username": "ci", "password": "p", "usedForPull": True},
             registryPullAuth={"username": "r", "password": "q"},
@@ -173,10 +183,10 @@ def test_two_pull_credentials_are_refused(project_dir: Path) -> None:
 
 
 def test_secret_names_differ_between_stacks_sharing_a_namespace(tmp_path: Path) -> None:
-    project = _rich_project(tmp_path)
+    project = rich_project(tmp_path)
     names: dict[str, set[str]] = {}
     for deployment in ("americas", "europe"):
-        config = _rich_config() | {"deployment": deployment, "target": {"kubeconfig": "k", "namespace": "shared"}}
+        config = rich_config() | {"deployment": deployment, "target": {"kubeconfig": "k", "namespace": "shared"}}
         run = run_program(config, project)
         names[deployment] = {r.inputs["metadata"]["name"] for r in run.of_type("core/v1:Secret")}
         names[deployment] |= {r.inputs["metadata"]["name"] for r in run.of_type("NetworkPolicy")}
@@ -336,7 +346,7 @@ def test_the_restricted_check_catches_what_it_should() -> None:
 
 
 def test_every_pod_meets_the_restricted_profile(tmp_path: Path) -> None:
-    run = run_program(_rich_config(), _rich_project(tmp_path))
+    run = run_program(rich_config(), rich_project(tmp_path))
     deployments = run.of_type("apps/v1:Deployment")
     assert len(deployments) == 4
     for deployment in deployments:
@@ -391,7 +401,7 @@ def test_the_network_policy_admits_the_port_from_the_namespace_and_the_router(pr
     ],
 )
 def test_bad_network_policy_settings(policy: dict[str, Any], expected: str, project_dir: Path) -> None:
-    message = _fails(base_config(networkPolicy=policy), project_dir)
+    message = fails(base_config(networkPolicy=policy), project_dir)
     assert any(line.startswith(expected) for line in message.splitlines()), message
 
 
@@ -406,7 +416,7 @@ def test_a_file_source_cannot_leave_the_project(tmp_path: Path) -> None:
     for source in ["../outside.json", str(outside), "models/link.json"]:
         config = base_config()
         config["versions"][V1]["files"]["predict-digit"]["model"] = source
-        message = _fails(config, project)
+        message = fails(config, project)
         assert (
             f"config: versions.{V1}.files.predict-digit.model: '{source}' is outside the Pulumi project directory "
             "(symlinks followed); use a path inside the project, or {url: https://..., sha256: ...}"
@@ -424,7 +434,7 @@ def test_a_bad_image_reference_never_reaches_a_dockerfile(tmp_path: Path) -> Non
     from tests.harness import git
 
     git(project / "code", "commit", "-qam", "inject")
-    message = _fails(base_config(), project)
+    message = fails(base_config(), project)
     assert "endpoint 'greet-me': image: 'python:3.11-slim\\nUSER root' is not an image reference" in message
     assert not (project / ".build").exists() or not list((project / ".build").rglob("Dockerfile"))
 
@@ -495,7 +505,7 @@ def _images(run: Run) -> list[str]:
 def test_settings_and_plan_problems_come_in_one_run(project_dir: Path) -> None:
     config = base_config(aliases={"production": "nope"}, owner="Acme")
     config["versions"][V2]["files"] = {}
-    lines = _fails(config, project_dir).splitlines()
+    lines = fails(config, project_dir).splitlines()
     assert lines[0] == "3 problem(s) in the stack's configuration:"
     assert any(line.startswith("config: owner: 'Acme' must be") for line in lines)
     assert any(line.startswith("config: aliases.production: points to version 'nope'") for line in lines)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from components.inputs.settings import CONFIG_KEYS, settings_from_config
-
-ROOT = Path(__file__).parent.parent
+from tests.harness import ROOT
 
 
 def _declared() -> dict[str, Any]:

@@ -7,12 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
-import pulumi
 import pytest
 
-from tests.harness import Run, as_manifest, base_config, git, make_project, run_program
+from tests.harness import (
+    ROOT,
+    V1,
+    V2,
+    V3,
+    Run,
+    as_manifest,
+    base_config,
+    fails,
+    git,
+    make_project,
+    rich_config,
+    rich_project,
+    run_program,
+)
 
-V1, V2, V3 = "20181002.0", "20181003.0", "20181004.0"
 K8S = "kubernetes:"
 
 
@@ -99,19 +111,10 @@ def test_adding_a_version_adds_only_that_versions_resources(project_dir: Path) -
     }
 
 
-def _fails(config: dict[str, Any], project_dir: Path) -> str:
-    """The program's error; also proves nothing was registered before it."""
-    recorded = Run()
-    with pytest.raises(pulumi.RunError) as caught:
-        run_program(config, project_dir, run=recorded)
-    assert recorded.resources == [], "resources were registered before the error"
-    return str(caught.value)
-
-
 def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
     config = base_config()
     del config["versions"][V1]
-    message = _fails(config, project_dir)
+    message = fails(config, project_dir)
     assert (
         f"config: aliases.production: points to version '{V1}', which is not in versions; "
         f"point it at one of: {V2}, or add that version back"
@@ -160,7 +163,7 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
     ],
 )
 def test_bad_stack_settings_fail_before_any_resource(change: dict[str, Any], expected: str, project_dir: Path) -> None:
-    message = _fails(base_config(**change), project_dir)
+    message = fails(base_config(**change), project_dir)
     assert any(line.startswith(expected) for line in message.splitlines()), message
 
 
@@ -210,27 +213,27 @@ def _versions(**per_version: Any) -> dict[str, Any]:
     ],
 )
 def test_bad_versions_fail_before_any_resource(version: dict[str, Any], expected: str, project_dir: Path) -> None:
-    message = _fails(base_config(**_versions(**version)), project_dir)
+    message = fails(base_config(**_versions(**version)), project_dir)
     assert any(line.startswith(expected) for line in message.splitlines()), message
 
 
 def test_all_problems_are_reported_together(project_dir: Path) -> None:
     config = base_config(aliases={"production": "nope"})
     config["versions"][V2]["files"] = {}
-    lines = _fails(config, project_dir).splitlines()
+    lines = fails(config, project_dir).splitlines()
     # A settings problem (the alias) and a plan problem (the version's files), from one run.
     assert lines[0] == "2 problem(s) in the stack's configuration:"
     assert lines[1].startswith("config: aliases.production: points to version 'nope', which is not in versions")
     assert lines[2].startswith(f"config: versions.{V2}.files.predict-digit.model: missing")
 
 
-def test_broken_valohai_yaml_at_the_versions_commit_fails(tmp_path: Path) -> None:
+def test_broken_valohai_yaml_at_the_versions_commitfails(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     (project / "code" / "valohai.yaml").write_text(
         "- endpoint: {name: greet-me, image: python:3.11, port: 80, server-command: x}\n"
     )
     git(project / "code", "commit", "-qam", "break")
-    message = _fails(base_config(**_versions()), project)
+    message = fails(base_config(**_versions()), project)
     assert "valohai.yaml@" in message and "endpoint 'greet-me': port: must be >= 1025 (got 80)" in message
 
 
@@ -247,32 +250,8 @@ def test_each_version_reads_valohai_yaml_at_its_own_commit(tmp_path: Path) -> No
     assert set(run.outputs["versionUrls"][V2]) == {"say-hello", "predict-digit"}
 
 
-def _rich_project(tmp_path: Path) -> Path:
-    """The example plus every endpoint field, so the schema check covers all of them."""
-    project = make_project(tmp_path)
-    full = (Path(__file__).parent / "data" / "valid" / "full-endpoint.yaml").read_text()
-    (project / "code" / "valohai.yaml").write_text(full)
-    git(project / "code", "commit", "-qam", "all fields")
-    (project / "models" / "vocab.txt").write_text("a\nb\n")
-    return project
-
-
-def _rich_config() -> dict[str, Any]:
-    files = {"predict": {"model": "models/digits-v1.json", "vocab": "models/vocab.txt"}}
-    return base_config(
-        versions={
-            V1: {"files": files, "replicas": {"min": 2, "max": 9}, "env": {"LOG_LEVEL": "debug"}},
-            V2: {"files": files},
-        },
-        aliases={"production": V1, "staging": {V2: 90, V1: 10}},
-        basicAuth={"alice": "wonderland", "bob": "builder"},
-        registryAuth={"username": "ci", "password": "s3cret"},
-        registryPullAuth={"username": "puller", "password": "read-only"},
-    )
-
-
 def test_manifests_pass_kubernetes_schema_validation(tmp_path: Path) -> None:
-    run = run_program(_rich_config(), _rich_project(tmp_path))
+    run = run_program(rich_config(), rich_project(tmp_path))
     k8s_objects = [r for r in run.resources if r.typ.startswith(K8S)]
     assert len(k8s_objects) >= 15
     for resource in k8s_objects:
@@ -281,7 +260,7 @@ def test_manifests_pass_kubernetes_schema_validation(tmp_path: Path) -> None:
 
 
 def test_every_endpoint_field_reaches_the_pod(tmp_path: Path) -> None:
-    run = run_program(_rich_config(), _rich_project(tmp_path))
+    run = run_program(rich_config(), rich_project(tmp_path))
     pod = as_manifest(run.by_name(f"{V1}-predict-deployment").inputs)["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
@@ -312,7 +291,7 @@ def test_every_endpoint_field_reaches_the_pod(tmp_path: Path) -> None:
 
 
 def test_hpa_bounds_come_from_the_version_else_autoscaling(tmp_path: Path) -> None:
-    run = run_program(_rich_config(), _rich_project(tmp_path))
+    run = run_program(rich_config(), rich_project(tmp_path))
     own = as_manifest(run.by_name(f"{V1}-predict-hpa").inputs)["spec"]
     default = as_manifest(run.by_name(f"{V2}-predict-hpa").inputs)["spec"]
     assert (own["minReplicas"], own["maxReplicas"]) == (2, 9)
@@ -333,7 +312,7 @@ def test_labels_and_selectors(project_dir: Path, tmp_path: Path) -> None:
     assert "app.kubernetes.io/version" not in selector
     assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     assert run.by_name(f"{V1}-greet-me-service").inputs["spec"]["selector"] == selector
-    for resource in [*run.resources, *run_program(_rich_config(), _rich_project(tmp_path)).resources]:
+    for resource in [*run.resources, *run_program(rich_config(), rich_project(tmp_path)).resources]:
         if resource.typ.startswith(K8S) and resource.typ != "pulumi:providers:kubernetes":
             labels = resource.inputs["metadata"]["labels"]
             assert labels["app.kubernetes.io/managed-by"] == "pulumi", resource.name
@@ -342,7 +321,7 @@ def test_labels_and_selectors(project_dir: Path, tmp_path: Path) -> None:
 
 
 def test_weighted_alias_sends_the_lighter_version_through_a_canary(tmp_path: Path) -> None:
-    run = run_program(_rich_config(), _rich_project(tmp_path))
+    run = run_program(rich_config(), rich_project(tmp_path))
     main = run.by_name("staging-ingress").inputs
     canary = run.by_name("staging-ingress-canary").inputs
 
@@ -362,9 +341,9 @@ def test_weighted_alias_sends_the_lighter_version_through_a_canary(tmp_path: Pat
 def test_basic_auth_protects_every_route_and_is_stable(tmp_path: Path) -> None:
     import bcrypt
 
-    project = _rich_project(tmp_path)
-    first = run_program(_rich_config(), project)
-    second = run_program(_rich_config(), project)
+    project = rich_project(tmp_path)
+    first = run_program(rich_config(), project)
+    second = run_program(rich_config(), project, after=first)
     secret = first.by_name("deployment-basic-auth")
     assert "stringData" in secret.secret_fields, "htpasswd must stay a secret"
     assert "stringData" in first.by_name("deployment-registry-credentials").secret_fields
@@ -381,11 +360,11 @@ def test_basic_auth_protects_every_route_and_is_stable(tmp_path: Path) -> None:
 
 
 def test_a_password_change_changes_only_that_users_hash(tmp_path: Path) -> None:
-    project = _rich_project(tmp_path)
-    before = run_program(_rich_config(), project)
-    config = _rich_config()
+    project = rich_project(tmp_path)
+    before = run_program(rich_config(), project)
+    config = rich_config()
     config["basicAuth"]["alice"] = "looking-glass"
-    after = run_program(config, project)
+    after = run_program(config, project, after=before)
     old = before.by_name("deployment-basic-auth").inputs["stringData"]["auth"].splitlines()
     new = after.by_name("deployment-basic-auth").inputs["stringData"]["auth"].splitlines()
     assert old[0] != new[0] and old[1] == new[1]
@@ -442,7 +421,7 @@ def test_shipped_stack_files_are_valid_settings() -> None:
             return "placeholder" if set(value) == {"secure"} else {k: plain(v) for k, v in value.items()}
         return value
 
-    root = Path(__file__).parent.parent
+    root = ROOT
     stacks = sorted(root.glob("Pulumi.*.yaml"))
     assert {p.name for p in stacks} >= {"Pulumi.americas.yaml", "Pulumi.europe.yaml"}
     for path in stacks:
