@@ -6,6 +6,7 @@ and the manifests it writes are what a cluster would get.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     stack = LocalStack.create(tmp_path_factory.mktemp("render-stack"), kubeconfig=None)
     stack.pulumi("config", "rm", "target")
     stack.pulumi("config", "set", "--path", "target.renderDirectory", ".rendered/local")
+    stack.pulumi("up", "--yes")
     return stack
 
 
+@pytest.fixture(autouse=True)
+def from_the_baseline(stack: LocalStack) -> Iterator[None]:
+    baseline = stack.baseline()
+    yield
+    stack.restore(baseline)
+
+
 def test_up_renders_manifests_and_pushes_images(stack: LocalStack) -> None:
-    stack.pulumi("up", "--yes")
     kinds = {m["kind"] for m in stack.manifests()}
     assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= kinds
     assert not (Path(stack.project) / "kubeconfigs").exists(), "render mode needs no cluster"
