@@ -42,13 +42,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield stack
 
 
-@pytest.fixture(autouse=True)
-def from_the_baseline(stack: LocalStack) -> Iterator[None]:
-    baseline = stack.baseline()
-    yield
-    stack.restore(baseline)
-
-
 @pytest.fixture(scope="module")
 def auth(stack: LocalStack) -> tuple[str, str]:
     password = stack.pulumi("config", "get", "--path", "basicAuth.alice").stdout.strip()

@@ -34,13 +34,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield stack
 
 
-@pytest.fixture(autouse=True)
-def from_the_baseline(stack: LocalStack) -> Iterator[None]:
-    baseline = stack.baseline()
-    yield
-    stack.restore(baseline)
-
-
 def _resources(stack: LocalStack, type_suffix: str) -> list[dict[str, Any]]:
     return [r for r in stack.resources() if r["type"].endswith(type_suffix)]
 

@@ -6,7 +6,6 @@ and the manifests it writes are what a cluster would get.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     stack.pulumi("config", "set", "--path", "target.renderDirectory", ".rendered/local")
     stack.pulumi("up", "--yes")
     return stack
-
-
-@pytest.fixture(autouse=True)
-def from_the_baseline(stack: LocalStack) -> Iterator[None]:
-    baseline = stack.baseline()
-    yield
-    stack.restore(baseline)
 
 
 def test_up_renders_manifests_and_pushes_images(stack: LocalStack) -> None:
