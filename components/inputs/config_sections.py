@@ -9,18 +9,37 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.inputs import contract, naming
+from components.inputs.errors import shown
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# What `git rev-parse` reads as one revision (HEAD~1, v1.2, a commit id), never as an option.
+_GIT_REF = re.compile(r"[A-Za-z0-9_./~^@{}+][!-~]{0,254}")
+
+
+def is_https_url(text: str) -> bool:
+    """An https URL with a host, all of it printable ASCII without spaces (what urllib sends as is)."""
+    if not text.isascii() or not text.isprintable() or " " in text:
+        return False
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # `pulumi config set --path ... 2024` stores a number; where a string is meant it is that text.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True, coerce_numbers_to_str=True
+    )
 
 
 class Target(Section):
@@ -100,14 +119,16 @@ class UrlSource(Section):
     @field_validator("url")
     @classmethod
     def _https(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError(f"must be an https:// URL (got {value!r})")
+        if not is_https_url(value):
+            raise ValueError(
+                f"must be an https:// URL with a host and no spaces or control characters (got {shown(value)})"
+            )
         return value
 
     @field_validator("sha256")
     @classmethod
     def _digest(cls, value: str) -> str:
-        if not _SHA256.match(value.lower()):
+        if not _SHA256.fullmatch(value.lower()):
             raise ValueError("must be the file's 64-hex-digit sha256 (sha256sum FILE)")
         return value.lower()
 
@@ -133,6 +154,18 @@ class Replicas(Section):
 
 class Version(Section):
     commit: str = "HEAD"
+
+    @field_validator("commit")
+    @classmethod
+    def _git_ref(cls, value: str) -> str:
+        # Handed to `git rev-parse`: a leading '-' would read as an option.
+        if not _GIT_REF.fullmatch(value):
+            raise ValueError(
+                f"{shown(value)} is not a git ref; give a branch, tag or commit id "
+                "(no leading '-', no spaces or control characters)"
+            )
+        return value
+
     files: dict[str, dict[str, FileSource]] = Field(default_factory=dict)
     endpoints: list[str] | None = None
     replicas: Replicas | None = None
@@ -142,8 +175,8 @@ class Version(Section):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not _ENV_NAME.match(key):
-                raise ValueError(f"{key!r} is not a valid environment variable name")
+            if not _ENV_NAME.fullmatch(key):
+                raise ValueError(f"{shown(key)} is not a valid environment variable name (letters, digits, '_')")
             if contract.is_platform_env(key):
                 knobs = ", ".join(contract.TUNABLE_ENV)
                 raise ValueError(f"{key!r} is set by the platform (PORT, VH_* but {knobs}); pick another name")
@@ -168,6 +201,21 @@ class GatewayRef(Section):
     name: str
     namespace: str
     section_name: str | None = None
+
+    @field_validator("name", "section_name")
+    @classmethod
+    def _subdomain(cls, value: str | None) -> str | None:
+        if value is not None and not naming.is_dns_subdomain(value):
+            raise ValueError(f"{shown(value)} is not a Gateway API name (lowercase DNS subdomain, like models)")
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not naming.is_dns_label(value):
+            raise ValueError(f"{shown(value)} is not a namespace name (a DNS-1123 label, like gateway-system)")
+        return value
+
     # Basic auth and mirrors are not in the core API: what the implementation offers decides.
     implementation: Literal["traefik", "envoy", "other"] = "other"
     # TLS is terminated at the Gateway's listener, so only the URLs this program prints need it.
@@ -179,6 +227,14 @@ class GatewayRef(Section):
 
 class IngressRouting(Section):
     class_name: str | None = None
+
+    @field_validator("class_name")
+    @classmethod
+    def _class_name(cls, value: str | None) -> str | None:
+        if value is not None and not naming.is_dns_subdomain(value):
+            raise ValueError(f"{shown(value)} is not an IngressClass name (lowercase DNS subdomain, like nginx)")
+        return value
+
     # Critical risk in ingress-nginx's annotation table: only when the cluster admin allows it.
     prefix_header_snippet: bool = False
 

@@ -23,8 +23,8 @@ from components.inputs.code_repository import CodeRepository
 from components.inputs.config_sections import UrlSource
 from components.inputs.contract import CODE_DIR, RUN_AS_USER, SERVE_DIR
 from components.inputs.errors import ConfigError
+from components.inputs.image_reference import is_image_reference
 from components.inputs.plan import DeploymentPlan, ImagePlan, VersionPlan
-from components.inputs.valohai_config import is_image_reference
 
 # Bump when the context layout or Dockerfile shape changes, so every image is rebuilt once.
 FORMAT = "vh-image-3"

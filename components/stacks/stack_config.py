@@ -129,7 +129,7 @@ class Pulumi:
                 secret_keys.add(key)
             if "value" in entry:
                 # The program reads each value with parse_config_value too (components/stack.py).
-                values[key] = parse_config_value(entry["value"])
+                values[key] = parse_config_value(key, entry["value"])
             elif key in stack_file:
                 # Without --show-secrets Pulumi hides the whole value; the stack file still has its shape.
                 values[key] = _with_placeholders(stack_file[key])

@@ -521,3 +521,33 @@ def test_a_copied_project_keeps_secret_detection(tmp_path: Path) -> None:
     run = run_program(_secret_env_config(), project, secret_keys=("versions",))
     assert _container_env(run, f"{V1}-greet-me-deployment")["LOG_LEVEL"] == {"name": "LOG_LEVEL", "value": "debug"}
     assert _plaintext(run, TOKEN) == []
+
+
+# --- every value checked before anything is declared (issue 14) ---
+
+
+def test_a_password_bcrypt_cannot_hash_stops_the_run_before_any_resource(project_dir: Path) -> None:
+    message = fails(base_config(basicAuth={"alice": "p" * 73}), project_dir)
+    assert message.splitlines()[1:] == [
+        "config: basicAuth.alice: the password is longer than 72 bytes, all bcrypt (which this routing hashes "
+        "with) reads; choose a shorter one"
+    ]
+
+
+def test_traefik_and_a_mirror_give_one_message_that_matches_the_config(project_dir: Path) -> None:
+    routing = {"kind": "gateway", "gateway": {"name": "models", "namespace": "gw", "implementation": "traefik"}}
+    mirrored = {"versions": {V1: 100}, "mirror": {"version": V2, "percent": 10}}
+    config = base_config(routing=routing, aliases={"production": mirrored})
+    del config["tlsSecretName"]
+    assert fails(config, project_dir).splitlines()[1:] == [
+        "config: aliases.production.mirror: Traefik does not implement RequestMirror; remove the mirror"
+    ]
+
+
+def test_string_config_values_stay_strings(project_dir: Path) -> None:
+    """`pulumi config set tlsSecretName null` names the Secret "null"; it does not unset the key."""
+    message = fails(base_config(host="2024"), project_dir)
+    assert any(line.startswith("config: host: '2024' is not a host name") for line in message.splitlines())
+    run = run_program(base_config(tlsSecretName="null"), project_dir)
+    ingress = run.of_type("networking.k8s.io/v1:Ingress")[0]
+    assert ingress.inputs["spec"]["tls"][0]["secretName"] == "null"

@@ -84,7 +84,7 @@ def test_default_namespace() -> None:
 # each also drawn from a tiny alphabet, where joins that read alike (`a-b`+`c`, `a`+`b-c`) are common.
 ENDPOINT = st.one_of(st.from_regex(r"\A[a-z][a-z0-9-]+\Z"), st.from_regex(r"\A[ab][ab-]{1,4}\Z"))
 VERSION = st.one_of(
-    st.from_regex(naming.VERSION_NAME.pattern.replace("^", r"\A").replace("$", r"\Z")),
+    st.from_regex(naming.VERSION_NAME, fullmatch=True),
     st.from_regex(r"\A[ab][ab-]{0,4}\Z"),
 )
 IMAGE_KEY = st.from_regex(r"\A[a-z][a-z0-9:./_-]{0,30}\Z").map(naming.object_name)
@@ -110,7 +110,9 @@ def test_every_way_to_read_a_joined_name_gets_its_own_logical_name(version: str,
     readings = {
         (joined[:i], joined[i + 1 :])
         for i, char in enumerate(joined)
-        if char == "-" and naming.VERSION_NAME.match(joined[:i]) and re.match(r"\A[a-z][a-z0-9-]+\Z", joined[i + 1 :])
+        if char == "-"
+        and naming.VERSION_NAME.fullmatch(joined[:i])
+        and re.match(r"\A[a-z][a-z0-9-]+\Z", joined[i + 1 :])
     }
     assert (version, rest) in readings or not re.match(r"\A[a-z][a-z0-9-]+\Z", rest)
     assert len({naming.logical_name(v, r) for v, r in readings}) == len(readings)
@@ -125,7 +127,7 @@ def test_ordinary_names_are_unchanged(version: str, endpoint: str) -> None:
 
 @given(VERSION, VERSION)
 def test_stack_objects_are_distinct_per_deployment(one: str, two: str) -> None:
-    deployments = [d for d in (one.lower(), two.lower()) if naming.URL_SEGMENT.match(d)]
+    deployments = [d for d in (one.lower(), two.lower()) if naming.URL_SEGMENT.fullmatch(d)]
     names = [
         f(d)
         for d in deployments
