@@ -14,7 +14,8 @@ from components.inputs import naming
 from components.inputs.code_repository import CodeRepository
 from components.inputs.config_sections import UrlSource, Version
 from components.inputs.errors import ConfigError
-from components.inputs.settings import PlanInput
+from components.inputs.file_sources import ProtectedPaths
+from components.inputs.settings import PlanInput, StackSettings
 from components.inputs.valohai_config import Endpoint, ValohaiFile, parse_valohai_yaml
 
 
@@ -72,6 +73,8 @@ def build_plan(settings: PlanInput, project_dir: Path) -> DeploymentPlan:
     """Resolve every version against its commit's valohai.yaml; raise `ConfigError` on any problem."""
     repository, code_dir, yaml_path = code_location(settings, project_dir)
     plan = DeploymentPlan(repository=repository, code_directory=code_dir)
+    kubeconfig = settings.target.kubeconfig if isinstance(settings, StackSettings) else None
+    protected = ProtectedPaths.of(project_dir, kubeconfig)
 
     problems: list[str] = []
     parsed: dict[str, ValohaiFile] = {}
@@ -80,11 +83,11 @@ def build_plan(settings: PlanInput, project_dir: Path) -> DeploymentPlan:
             plan.versions[name] = _version_plan(
                 name=name,
                 version=version,
-                project_dir=project_dir,
                 repository=repository,
                 code_dir=code_dir,
                 yaml_path=yaml_path,
                 parsed=parsed,
+                protected=protected,
             )
         except ConfigError as err:
             problems += err.problems
@@ -111,11 +114,11 @@ def _version_plan(
     *,
     name: str,
     version: Version,
-    project_dir: Path,
     repository: CodeRepository,
     code_dir: str,
     yaml_path: str,
     parsed: dict[str, ValohaiFile],
+    protected: ProtectedPaths,
 ) -> VersionPlan:
     where = f"versions.{name}"
     commit = repository.resolve(version.commit)
@@ -152,7 +155,7 @@ def _version_plan(
         problems.append(f"config: {where}.endpoints: enable at least one endpoint of {source}")
     endpoints = tuple(e for e in valohai.endpoints if e.name in enabled)
     files, file_problems = _files(
-        where=where, version=version, endpoints=endpoints, valohai=valohai, source=source, project_dir=project_dir
+        where=where, version=version, endpoints=endpoints, valohai=valohai, source=source, protected=protected
     )
     problems += file_problems
     images, image_problems = _images(where, endpoints, files)
@@ -169,7 +172,7 @@ def _files(
     endpoints: tuple[Endpoint, ...],
     valohai: ValohaiFile,
     source: str,
-    project_dir: Path,
+    protected: ProtectedPaths,
 ) -> tuple[list[FilePlan], list[str]]:
     problems: list[str] = []
     files: list[FilePlan] = []
@@ -197,8 +200,8 @@ def _files(
                 resolved = file_source
             else:
                 # resolve() follows symlinks, so a link that points out of the project is caught too.
-                resolved = (project_dir / file_source).resolve()
-                if not resolved.is_relative_to(project_dir.resolve()):
+                resolved = (protected.project_dir / file_source).resolve()
+                if not resolved.is_relative_to(protected.project_dir):
                     problems.append(
                         f"config: {key}: '{file_source}' is outside the Pulumi project directory (symlinks "
                         "followed); use a path inside the project, or {url: https://..., sha256: ...}"
@@ -208,6 +211,13 @@ def _files(
                     problems.append(
                         f"config: {key}: file '{file_source}' not found (paths are relative to the Pulumi "
                         "project directory); fix the path or add the file"
+                    )
+                    continue
+                refused = protected.refusal(resolved)
+                if refused is not None:
+                    problems.append(
+                        f"config: {key}: '{file_source}' may not go into an image: {refused}; "
+                        "keep models and data in a directory of their own (README, Security notes)"
                     )
                     continue
             files.append(FilePlan(endpoint_name, file_name, declared[file_name].path, resolved))

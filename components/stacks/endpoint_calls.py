@@ -184,15 +184,41 @@ def format_body(content_type: str, body: bytes) -> str:
     )
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what "the same server" means."""
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to the origin the request went to: its `Authorization` and `Host`
+    headers are meant for that server alone. Any other redirect is the answer, shown with its Location."""
+
+    def redirect_request(  # noqa: PLR0917 (urllib's signature)
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if origin(newurl) != origin(req.full_url):
+            return None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def send(request: Request, timeout: float = 60.0) -> tuple[int, str, dict[str, str], bytes, float]:
-    """(status, reason, headers, body, seconds); HTTP errors are responses too."""
+    """(status, reason, headers, body, seconds); HTTP errors and cross-origin redirects are responses too."""
     # http(s) only: resolve_url builds it from the stack outputs or a checked --url.
     raw = urllib.request.Request(  # noqa: S310
         request.url, data=request.body, method=request.method, headers=request.headers
     )
+    opener = urllib.request.build_opener(_SameOriginRedirects())
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(raw, timeout=timeout) as response:  # noqa: S310
+        with opener.open(raw, timeout=timeout) as response:
             return response.status, response.reason, dict(response.headers), response.read(), time.monotonic() - started
     except urllib.error.HTTPError as err:
         return err.code, err.reason, dict(err.headers), err.read(), time.monotonic() - started

@@ -551,3 +551,43 @@ def test_string_config_values_stay_strings(project_dir: Path) -> None:
     run = run_program(base_config(tlsSecretName="null"), project_dir)
     ingress = run.of_type("networking.k8s.io/v1:Ingress")[0]
     assert ingress.inputs["spec"]["tls"][0]["secretName"] == "null"
+
+
+def test_credential_and_state_files_never_become_image_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{project}/state")
+    for path in [
+        "kubeconfigs/americas.yaml",
+        ".pulumi-state/.pulumi/stacks/valohai-deployments/test.json",
+        "state/.pulumi/meta.yaml",
+        "state/notes.txt",
+        "Pulumi.test.yaml",
+        "clusters/prod.yaml",
+        "models/prod.env",
+        "models/deploy.pem",
+    ]:
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text("credentials\n")
+    os.symlink(project / "code" / ".git" / "config", project / "models" / "innocent.json")
+    sources = {
+        "code/.git/config": "'.git' is hidden (repository data, state, credentials)",
+        "models/innocent.json": "'.git' is hidden",
+        "kubeconfigs/americas.yaml": "it is in kubeconfigs/, which holds credentials or state",
+        ".pulumi-state/.pulumi/stacks/valohai-deployments/test.json": "'.pulumi-state' is hidden",
+        "state/notes.txt": "it is in state/, which holds credentials or state",
+        "Pulumi.test.yaml": "its name matches Pulumi.*.yaml",
+        "clusters/prod.yaml": "it is the stack's target.kubeconfig (cluster credentials)",
+        "models/prod.env": "its name matches *.env",
+        "models/deploy.pem": "its name matches *.pem",
+    }
+    for source, reason in sources.items():
+        config = base_config(target={"kubeconfig": "clusters/prod.yaml"})
+        config["versions"][V1]["files"]["predict-digit"]["model"] = source
+        lines = fails(config, project).splitlines()
+        key = f"config: versions.{V1}.files.predict-digit.model: '{source}' may not go into an image: "
+        assert any(line.startswith(key + reason) for line in lines), (source, lines)
+
+
+def test_ordinary_model_files_are_still_file_sources(project_dir: Path) -> None:
+    run = run_program(base_config(), project_dir)
+    assert run.of_type("docker:index/image:Image")

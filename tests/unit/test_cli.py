@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -351,6 +351,51 @@ def test_send_returns_http_errors_as_responses(server: str) -> None:
     assert (status, json.loads(body)["path"]) == (200, "/x/?q=1")
     status, _, _, body, _ = send(build_request(f"{server}/h/", credentials=("alice", "pw"), host="models.localhost"))
     assert json.loads(body)["host"] == "models.localhost"
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    """`/to/<url>` redirects to <url>; every request's path and Authorization header is recorded."""
+
+    seen: ClassVar[list[tuple[int, str, str | None]]] = []
+
+    def do_GET(self) -> None:
+        port = self.connection.getsockname()[1]
+        _Redirecting.seen.append((port, self.path, self.headers.get("Authorization")))
+        if self.path.startswith("/to/"):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/to/"))
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def two_origins() -> Iterator[tuple[str, str]]:
+    servers = [HTTPServer(("127.0.0.1", 0), _Redirecting) for _ in range(2)]
+    for httpd in servers:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    _Redirecting.seen = []
+    yield f"http://127.0.0.1:{servers[0].server_address[1]}", f"http://127.0.0.1:{servers[1].server_address[1]}"
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_call_never_sends_credentials_to_another_origin(two_origins: tuple[str, str]) -> None:
+    mine, other = two_origins
+    port = int(mine.rsplit(":", 1)[1])
+    status, _, headers, _, _ = send(build_request(f"{mine}/to/{other}/steal", credentials=("alice", "pw")))
+    assert status == 302 and headers["Location"] == f"{other}/steal"
+    assert _Redirecting.seen == [(port, f"/to/{other}/steal", "Basic YWxpY2U6cHc=")]
+    # The same origin (a relative Location, or the same scheme, host and port) is followed.
+    status, _, _, body, _ = send(build_request(f"{mine}/to//here", credentials=("alice", "pw")))
+    assert (status, body) == (200, b"ok")
+    assert _Redirecting.seen[-1] == (port, "/here", "Basic YWxpY2U6cHc=")
 
 
 def test_a_refused_connection_says_what_to_check(server: str) -> None:
