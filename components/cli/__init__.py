@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 
 from components.cli import alias, call, lint, preview_summary, version
+from components.inputs.errors import ConfigError
 from components.stacks.errors import ToolError
 
 
@@ -34,6 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         for problem in err.problems:
             print(f"error: {problem}" if problem is err.problems[0] else problem, file=sys.stderr)
         return 1
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a user sees one line, never a traceback
+        detail = str(err).splitlines()[0][:300] if str(err) else ""
+        print(f"error: {args.command}: unexpected {type(err).__name__}: {detail}; please report it", file=sys.stderr)
+        return 70

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -591,3 +592,12 @@ def test_credential_and_state_files_never_become_image_content(tmp_path: Path, m
 def test_ordinary_model_files_are_still_file_sources(project_dir: Path) -> None:
     run = run_program(base_config(), project_dir)
     assert run.of_type("docker:index/image:Image")
+
+
+def test_each_version_lists_its_file_sources_for_the_preview(project_dir: Path) -> None:
+    """The version component's inputs name every file its images hold: a preview shows them."""
+    run = run_program(base_config(), project_dir)
+    versions = {r.name: r.inputs["files"] for r in run.of_type(naming.VERSION_TYPE)}
+    digest = hashlib.sha256((project_dir / "models" / "digits-v1.json").read_bytes()).hexdigest()
+    assert versions[V1] == {"predict-digit.model": f"models/digits-v1.json (sha256 {digest[:12]})"}
+    assert set(versions) == {V1, V2}

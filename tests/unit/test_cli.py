@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -423,3 +426,46 @@ def test_workflows_cover_every_deploy_target_and_find_their_comments() -> None:
         "script"
     ]
     assert MARKER.format(stack="${process.env.STACK}") in script
+
+
+# --- bad input: one line and a non-zero exit, never a traceback --------------------------------------
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "components", *args], cwd=cwd, capture_output=True, text=True, check=False, env=env
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["lint", "binary.bin"], "binary.bin: not a text file (not UTF-8 at offset 0); give a valohai.yaml"),
+        (["lint", "missing.yaml"], "missing.yaml: cannot read: No such file or directory"),
+        (["lint", "."], ".: cannot read: Is a directory"),
+        (["preview-summary", "missing.json"], "error: preview-summary: missing: cannot read missing.json: No such"),
+        (["preview-summary", "log.txt"], "error: preview-summary: log: log.txt is not pulumi preview --json output"),
+        (["preview-summary", "binary.bin"], "error: preview-summary: binary: binary.bin is not text; give the"),
+        (["preview-summary", "--limit", "10", "log.txt"], "error: --limit 10: give at least 1000 characters"),
+        (["alias", "list", "--stack", "s"], "error: no Pulumi.yaml in "),
+        (["version", "create", "--stack", "s"], "error: no Pulumi.yaml in "),
+        (["call", "--stack", "s", "production", "greet"], "error: no Pulumi.yaml in "),
+        (["call", "--stack", "s", "--url", "ftp://x", "production", "greet"], "error: --url 'ftp://x': must start"),
+    ],
+)
+def test_every_tool_answers_bad_input_with_one_line(tmp_path: Path, argv: list[str], expected: str) -> None:
+    (tmp_path / "binary.bin").write_bytes(b"\x89\xff\x00PNG")
+    (tmp_path / "log.txt").write_text("error: no stack named 'europe' found\n")
+    result = _cli(tmp_path, *argv)
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("==> ")]
+    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
+
+
+def test_preview_summary_still_writes_the_comment_for_an_unreadable_preview(tmp_path: Path) -> None:
+    (tmp_path / "europe.json").write_text("error: no stack named 'europe' found\n")
+    result = _cli(tmp_path, "preview-summary", "europe.json", "--output", "summary.md")
+    assert result.returncode == 1
+    assert "is not `pulumi preview --json` output" in (tmp_path / "summary.md").read_text()
