@@ -11,7 +11,17 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from components.inputs import contract, naming
@@ -35,6 +45,28 @@ def is_https_url(text: str) -> bool:
     return parts.scheme == "https" and bool(parts.hostname)
 
 
+MAX_PATH = 4096
+MAX_PATH_PART = 255
+
+
+def _path_text(value: str) -> str:
+    """A path the file system can take: printable, no NUL, within the kernel's length limits."""
+    if (
+        not value
+        or not value.isprintable()
+        or len(value) > MAX_PATH
+        or any(len(part.encode()) > MAX_PATH_PART for part in value.split("/"))
+    ):
+        raise ValueError(
+            f"{shown(value)} is not a usable path (non-empty, printable, at most {MAX_PATH} characters "
+            f"and {MAX_PATH_PART} bytes per part)"
+        )
+    return value
+
+
+PathText = Annotated[str, AfterValidator(_path_text)]
+
+
 class Section(BaseModel):
     # `pulumi config set --path ... 2024` stores a number; where a string is meant it is that text.
     model_config = ConfigDict(
@@ -45,10 +77,10 @@ class Section(BaseModel):
 class Target(Section):
     """Where the stack deploys: an explicit cluster, never the ambient kube context."""
 
-    kubeconfig: str | None = None
+    kubeconfig: PathText | None = None
     context: str | None = None
     namespace: str | None = None
-    render_directory: str | None = None
+    render_directory: PathText | None = None
     create_namespace: bool = True
 
     @model_validator(mode="after")
@@ -138,7 +170,9 @@ def _by_shape(value: Any) -> str:
 
 
 # Discriminated by shape, so a bad URL source reports the URL problem alone, not also "not a string".
-FileSource = Annotated[Annotated[str, Tag("plain")] | Annotated[UrlSource, Tag("mapping")], Discriminator(_by_shape)]
+FileSource = Annotated[
+    Annotated[PathText, Tag("plain")] | Annotated[UrlSource, Tag("mapping")], Discriminator(_by_shape)
+]
 
 
 class Replicas(Section):

@@ -74,7 +74,7 @@ class ProtectedPaths:
                 # Pulumi keeps a file backend's state in `<path>/.pulumi`; a `<path>` of its own inside
                 # the project (not the project itself) is the state's directory as a whole.
                 directories += [state / ".pulumi", state]
-        files = [(project_dir / Path(kubeconfig).expanduser()).resolve()] if kubeconfig else []
+        files = [(project_dir / _expanded(kubeconfig)).resolve()] if kubeconfig else []
         # Places outside the project need no rule: file sources must be inside it anyway.
         inside = tuple(d for d in directories if d != project_dir and d.is_relative_to(project_dir))
         return cls(project_dir, inside, tuple(files))
@@ -102,5 +102,13 @@ def _file_backend(url: object, project_dir: Path) -> Path | None:
         return None
     parts = urlsplit(url)
     text = unquote(parts.netloc + parts.path)
-    path = Path(text).expanduser()
+    path = _expanded(text)
     return (project_dir / path).resolve() if not path.is_absolute() else path.resolve()
+
+
+def _expanded(text: str) -> Path:
+    """`~` and `~user` expanded as a shell would; left as written when there is no such home."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        return Path(text)

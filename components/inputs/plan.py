@@ -13,7 +13,7 @@ from pathlib import Path
 from components.inputs import naming
 from components.inputs.code_repository import CodeRepository
 from components.inputs.config_sections import UrlSource, Version
-from components.inputs.errors import ConfigError
+from components.inputs.errors import ConfigError, shown_name
 from components.inputs.file_sources import ProtectedPaths
 from components.inputs.settings import PlanInput, StackSettings
 from components.inputs.valohai_config import Endpoint, ValohaiFile, parse_valohai_yaml
@@ -103,8 +103,8 @@ def _code_directory(repository: CodeRepository, repo_path: Path, code_directory:
     if not absolute.is_relative_to(repository.top):
         raise ConfigError(
             [
-                f"config: codeDirectory: '{code_directory}' is outside the repository {repository.top.name}; "
-                "give a directory inside codeRepository"
+                f"config: codeDirectory: '{shown_name(code_directory)}' is outside the repository "
+                f"{repository.top.name}; give a directory inside codeRepository"
             ]
         )
     return repository.relative(absolute.relative_to(repository.top).as_posix())
@@ -120,12 +120,12 @@ def _version_plan(
     parsed: dict[str, ValohaiFile],
     protected: ProtectedPaths,
 ) -> VersionPlan:
-    where = f"versions.{name}"
+    where = f"versions.{shown_name(name)}"
     commit = repository.resolve(version.commit)
     if commit is None:
         raise ConfigError(
             [
-                f"config: {where}.commit: '{version.commit}' is not a commit of {repository.top.name}; "
+                f"config: {where}.commit: '{shown_name(version.commit)}' is not a commit of {repository.top.name}; "
                 "use a branch, tag or commit id that exists there (git log)"
             ]
         )
@@ -147,7 +147,7 @@ def _version_plan(
     enabled = version.endpoints if version.endpoints is not None else valohai.endpoint_names
     unknown = [e for e in enabled if valohai.endpoint(e) is None]
     problems += [
-        f"config: {where}.endpoints: '{e}' is not an endpoint of {source}; "
+        f"config: {where}.endpoints: '{shown_name(e)}' is not an endpoint of {source}; "
         f"choose from: {', '.join(valohai.endpoint_names) or '(none)'}"
         for e in unknown
     ]
@@ -181,17 +181,19 @@ def _files(
         endpoint = valohai.endpoint(endpoint_name)
         if endpoint is None or endpoint_name not in enabled:
             state = "not enabled in this version" if endpoint else f"not an endpoint of {source}"
+            shown_endpoint = shown_name(endpoint_name)
             problems.append(
-                f"config: {where}.files.{endpoint_name}: endpoint '{endpoint_name}' is {state}; "
+                f"config: {where}.files.{shown_endpoint}: endpoint '{shown_endpoint}' is {state}; "
                 f"remove these files or enable the endpoint"
             )
             continue
         declared = {f.name: f for f in endpoint.files}
         for file_name, file_source in chosen.items():
-            key = f"{where}.files.{endpoint_name}.{file_name}"
+            key = f"{where}.files.{shown_name(endpoint_name)}.{shown_name(file_name)}"
             if file_name not in declared:
                 problems.append(
-                    f"config: {key}: endpoint '{endpoint_name}' declares no file '{file_name}' in {source}; "
+                    f"config: {key}: endpoint '{shown_name(endpoint_name)}' declares no file '{shown_name(file_name)}' "
+                    f"in {source}; "
                     f"its files are: {', '.join(declared) or '(none)'}"
                 )
                 continue
@@ -203,20 +205,20 @@ def _files(
                 resolved = (protected.project_dir / file_source).resolve()
                 if not resolved.is_relative_to(protected.project_dir):
                     problems.append(
-                        f"config: {key}: '{file_source}' is outside the Pulumi project directory (symlinks "
+                        f"config: {key}: '{shown_name(file_source)}' is outside the Pulumi project directory (symlinks "
                         "followed); use a path inside the project, or {url: https://..., sha256: ...}"
                     )
                     continue
                 if not resolved.is_file():
                     problems.append(
-                        f"config: {key}: file '{file_source}' not found (paths are relative to the Pulumi "
+                        f"config: {key}: file '{shown_name(file_source)}' not found (paths are relative to the Pulumi "
                         "project directory); fix the path or add the file"
                     )
                     continue
                 refused = protected.refusal(resolved)
                 if refused is not None:
                     problems.append(
-                        f"config: {key}: '{file_source}' may not go into an image: {refused}; "
+                        f"config: {key}: '{shown_name(file_source)}' may not go into an image: {refused}; "
                         "keep models and data in a directory of their own (README, Security notes)"
                     )
                     continue

@@ -18,6 +18,7 @@ from components.inputs.aliases import AliasConfig, AliasTarget
 from components.inputs.config_sections import (
     Autoscaling,
     NetworkPolicy,
+    PathText,
     RegistryAuth,
     RegistryPullAuth,
     Replicas,
@@ -38,9 +39,9 @@ class PlanInput(Section):
 
     model_config = ConfigDict(extra="ignore")
 
-    code_repository: str = "."
-    code_directory: str = "."
-    valohai_yaml: str = "valohai.yaml"
+    code_repository: PathText = "."
+    code_directory: PathText = "."
+    valohai_yaml: PathText = "valohai.yaml"
     versions: dict[str, Version] = Field(default_factory=dict)
     aliases: dict[str, AliasConfig] = Field(default_factory=dict)
     routing: Routing = Field(default_factory=Routing)
@@ -323,7 +324,7 @@ def parse_config_value(key: str, raw: str) -> Any:
 def _unknown_key(key: str) -> str:
     guess = get_close_matches(key, CONFIG_KEYS, n=1)
     hint = f"; did you mean '{guess[0]}'?" if guess else f"; known keys: {', '.join(CONFIG_KEYS)}"
-    return f"config: unknown key '{key}'{hint}"
+    return f"config: unknown key '{shown_name(key)}'{hint}"
 
 
 def _describe(error: Any) -> str:

@@ -146,8 +146,9 @@ def load_bounded(text: str, source: str) -> Any:
     """`yaml.safe_load(text)`, refused with one line when the text or its expansion is too large."""
     if len(text) > MAX_TEXT:
         raise ConfigError([f"{source}: {len(text)} characters; a valohai.yaml may have at most {MAX_TEXT}"])
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)
         # Composing keeps one node per alias target, so this step is linear in the text.
         node = loader.get_single_node()
         if node is None:
@@ -168,7 +169,8 @@ def load_bounded(text: str, source: str) -> Any:
     except RecursionError:
         raise ConfigError([f"{source}: nested too deeply (or an alias refers to itself); flatten it"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _expanded_size(root: yaml.Node) -> int:
