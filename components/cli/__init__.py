@@ -8,14 +8,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from components.cli import alias, call, lint, preview_summary, version
 from components.inputs.errors import ConfigError
 from components.stacks.errors import ToolError
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line naming the fix (`--help`), not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m components",
         description="Valohai-style deployments: check valohai.yaml, create versions, move aliases, "
         "summarize previews, call endpoints. `<command> --help` describes each.",

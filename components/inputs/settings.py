@@ -8,6 +8,7 @@ when other keys are wrong, it is still checked on its own, so one run reports ev
 from __future__ import annotations
 
 import json
+import re
 from difflib import get_close_matches
 from typing import Any
 
@@ -30,6 +31,7 @@ from components.inputs.config_sections import (
 from components.inputs.errors import ConfigError, pydantic_location, shown, shown_name
 from components.inputs.image_reference import is_repository_prefix
 
+_DOCKER_NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # bcrypt reads the first 72 bytes of a password and the library refuses longer ones.
 BCRYPT_MAX_PASSWORD = 72
 
@@ -142,6 +144,14 @@ class StackSettings(PlanInput):
                 f"{shown(value)} is not a host name routes accept: lowercase DNS name like models.example.com "
                 "(optionally *. first), no port, scheme, path or IP address"
             )
+        return value
+
+    @field_validator("build_network")
+    @classmethod
+    def _network(cls, value: str | None) -> str | None:
+        # A Docker network name or mode (host, none, bridge, a user network).
+        if value is not None and not _DOCKER_NETWORK.fullmatch(value):
+            raise ValueError(f"{shown(value)} is not a Docker network name (like host or build-net)")
         return value
 
     @field_validator("tls_secret_name")

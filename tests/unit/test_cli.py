@@ -452,6 +452,8 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (["version", "create", "--stack", "s"], "error: no Pulumi.yaml in "),
         (["call", "--stack", "s", "production", "greet"], "error: no Pulumi.yaml in "),
         (["call", "--stack", "s", "--url", "ftp://x", "production", "greet"], "error: --url 'ftp://x': must start"),
+        (["alias", "set"], "error: python -m components alias set: the following arguments are required: --stack"),
+        (["preview-summary", "--limit", "x"], "error: python -m components preview-summary: argument --limit"),
     ],
 )
 def test_every_tool_answers_bad_input_with_one_line(tmp_path: Path, argv: list[str], expected: str) -> None:

@@ -89,6 +89,7 @@ def _problems(**values: Any) -> list[str]:
         ("registry", "r.example.com/Acme", "config: registry: 'r.example.com/Acme' must be an image repository"),
         ("registry", "r.example.com/x\n", "config: registry: 'r.example.com/x\\n' must be an image repository"),
         ("registry", "https://r.example.com/x", "config: registry: 'https://r.example.com/x' must be an image"),
+        ("buildNetwork", "host --privileged", "config: buildNetwork: 'host --privileged' is not a Docker network"),
         ("codeRepository", "code\x00", "config: codeRepository: 'code\\x00' is not a usable path"),
         ("valohaiYaml", "v" * 300, "config: valohaiYaml: 'vvvvvvvvvv"),
         ("basicAuth", {"alice\n": "pw"}, "config: basicAuth.alice\\n: a user name must be non-empty, printable"),
