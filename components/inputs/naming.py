@@ -12,6 +12,8 @@ import re
 MAX_DNS_LABEL = 63
 HASH_LENGTH = 8
 
+# Every pattern here is used with `fullmatch`, never anchored with `^...$`: `$` also matches
+# before a trailing newline, so `prod\n` would pass as `prod`.
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 # Secret and NetworkPolicy names are DNS-1123 subdomains; ours are single labels, which may start with a digit.
 _DNS_SUBDOMAIN_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
