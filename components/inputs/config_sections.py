@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -65,6 +66,15 @@ def _path_text(value: str) -> str:
 
 
 PathText = Annotated[str, AfterValidator(_path_text)]
+
+
+def _bool_text(value: Any) -> Any:
+    # `pulumi config set --path ... true` stores a boolean; as an env value it is the text the user typed.
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+# Text that `pulumi config set --path` may have stored as a number or boolean.
+ConfigText = Annotated[str, BeforeValidator(_bool_text)]
 
 
 class Section(BaseModel):
@@ -203,7 +213,7 @@ class Version(Section):
     files: dict[str, dict[str, FileSource]] = Field(default_factory=dict)
     endpoints: list[str] | None = None
     replicas: Replicas | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, ConfigText] = Field(default_factory=dict)
 
     @field_validator("env")
     @classmethod

@@ -136,8 +136,10 @@ def test_string_keys_keep_the_text_pulumi_hands_over(key: str, raw: str) -> None
 
 def test_numbers_written_by_config_set_path_are_text_where_text_is_meant() -> None:
     """`pulumi config set --path versions.v.env.YEAR 2024` stores a number; the env value is "2024"."""
-    settings = settings_from_config({**_BASE, "versions": {"v": {"env": {"YEAR": 2024}, "commit": 1234567}}}, "a")
-    assert settings.versions["v"].env == {"YEAR": "2024"} and settings.versions["v"].commit == "1234567"
+    versions = {"v": {"env": {"YEAR": 2024, "DEBUG": True, "QUIET": False}, "commit": 1234567}}
+    settings = settings_from_config({**_BASE, "versions": versions}, "a")
+    assert settings.versions["v"].env == {"YEAR": "2024", "DEBUG": "true", "QUIET": "false"}
+    assert settings.versions["v"].commit == "1234567"
 
 
 def test_every_cross_key_problem_is_reported_together() -> None:
