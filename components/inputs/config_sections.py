@@ -163,7 +163,7 @@ class UrlSource(Section):
     def _https(cls, value: str) -> str:
         if not is_https_url(value):
             raise ValueError(
-                f"must be an https:// URL with a host and no spaces or control characters (got {shown(value)})"
+                f"must be an https:// URL with a host, in printable ASCII without spaces (got {shown(value)})"
             )
         return value
 
