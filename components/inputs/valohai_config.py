@@ -202,6 +202,8 @@ def _expanded_size(root: yaml.Node) -> int:
 
 
 def _clip(text: str) -> str:
+    """A message part on one line and of bounded length (it may quote the file's own text)."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "…"
 
 
