@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from components.cli import build_parser, main
 from components.cli.alias import parse_targets, with_mirror
@@ -471,3 +473,23 @@ def test_preview_summary_still_writes_the_comment_for_an_unreadable_preview(tmp_
     result = _cli(tmp_path, "preview-summary", "europe.json", "--output", "summary.md")
     assert result.returncode == 1
     assert "is not `pulumi preview --json` output" in (tmp_path / "summary.md").read_text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    targets=st.lists(st.text(max_size=12), min_size=1, max_size=3),
+    mirror=st.one_of(st.none(), st.text(max_size=12)),
+    file_arg=st.text(max_size=30),
+)
+def test_argument_parsers_answer_any_text_with_a_value_or_one_tool_error(
+    targets: list[str], mirror: str | None, file_arg: str
+) -> None:
+    """What a user types after `alias set` and `version create --file` is parsed or refused, nothing else."""
+    for parse in (
+        lambda: with_mirror(parse_targets(targets), mirror),
+        lambda: parse_file_arg(file_arg, ["predict-digit"]),
+    ):
+        try:
+            parse()
+        except ToolError as err:
+            assert err.problems and all("\n" not in p for p in err.problems)
