@@ -141,7 +141,7 @@ def file_sources(plan: VersionPlan, project_dir: Path) -> dict[str, str]:
                 parts = urllib.parse.urlsplit(item.source.url)
                 where, digest = f"https://{parts.hostname}{parts.path}", item.source.sha256
             else:
-                where = os.path.relpath(item.source, project_dir)
+                where = os.path.relpath(item.source, project_dir.resolve())
                 digest = sha256_file(item.source)
             sources[f"{item.endpoint}.{item.name}"] = f"{where} (sha256 {digest[:12]})"
     return sources
