@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from components.cli import alias, call, lint, logs, preview_summary, status, version
+from components.cli import alias, call, console, lint, logs, preview_summary, status, version
 from components.stacks.errors import ToolError
 
 
@@ -17,10 +17,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m components",
         description="Valohai-style deployments: check valohai.yaml, create versions, move aliases, "
-        "summarize previews, call endpoints, watch status and logs. `<command> --help` describes each.",
+        "summarize previews, call endpoints, watch status and logs, serve the web console. "
+        "`<command> --help` describes each.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
-    for module in (lint, version, alias, preview_summary, call, status, logs):
+    for module in (lint, version, alias, preview_summary, call, status, logs, console):
         module.register(commands)
     return parser
 

@@ -184,6 +184,17 @@ class Observability(Section):
         return value.rstrip("/")
 
 
+class Console(Section):
+    """What the web console (`python -m components console`) may do to this stack."""
+
+    # Apply alias changes from the page (checked write + `pulumi up`). Unset: only the embedded
+    # `local` stack allows it; a shared target's changes go through review (a pull request).
+    allow_apply: bool | None = None
+
+    def allows_apply(self, stack: str) -> bool:
+        return self.allow_apply if self.allow_apply is not None else stack == "local"
+
+
 class GatewayRef(Section):
     """The Gateway (Gateway API) every HTTPRoute attaches to; the cluster admin owns it."""
 

@@ -17,6 +17,7 @@ from components.inputs import aliases, naming
 from components.inputs.aliases import AliasConfig, AliasTarget
 from components.inputs.config_sections import (
     Autoscaling,
+    Console,
     NetworkPolicy,
     Observability,
     RegistryAuth,
@@ -101,6 +102,7 @@ class StackSettings(PlanInput):
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
     observability: Observability = Field(default_factory=Observability)
+    console: Console = Field(default_factory=Console)
 
     @field_validator("owner", "project", "deployment")
     @classmethod
@@ -203,6 +205,7 @@ OPTIONAL_KEYS = frozenset(
         "basicAuth",
         "routing",
         "observability",
+        "console",
     }
 )
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())

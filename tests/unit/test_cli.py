@@ -48,6 +48,7 @@ SHA = "ab" * 32
         ["alias", "list"],
         ["preview-summary"],
         ["call"],
+        ["console"],
     ],
 )
 def test_every_subcommand_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
