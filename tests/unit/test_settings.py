@@ -57,3 +57,13 @@ def test_registry_server_is_what_docker_login_expects() -> None:
         ("acme/mnist", "docker.io"),
     ]:
         assert settings_from_config({**base, "registry": registry}, "s").registry_server == server
+
+
+def test_console_apply_is_allowed_only_on_local_unless_set() -> None:
+    base = {"owner": "acme", "project": "mnist", "registry": "r.example.com/x", "target": {"kubeconfig": "k"}}
+    assert settings_from_config(base, "local").console.allows_apply("local") is True
+    assert settings_from_config(base, "americas").console.allows_apply("americas") is False
+    opened = settings_from_config({**base, "console": {"allowApply": True}}, "americas")
+    assert opened.console.allows_apply("americas") is True
+    closed = settings_from_config({**base, "console": {"allowApply": False}}, "local")
+    assert closed.console.allows_apply("local") is False
