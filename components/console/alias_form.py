@@ -13,6 +13,7 @@ from typing import Any
 
 from components.console.stack_source import StackSource
 from components.inputs.aliases import AliasTarget, Mirror
+from components.previews.markdown import mask
 from components.previews.report import Report, build_report
 from components.stacks.alias_changes import AliasChange, Applied, apply_change, plan_change, preview_change
 from components.stacks.errors import ToolError
@@ -114,7 +115,7 @@ def preview(source: StackSource, form: AliasForm) -> AliasPreview:
     if change.unchanged:
         return AliasPreview(change, "", "", None, source.allows_apply(), command)
     previewed = preview_change(source.pulumi, config, change)
-    report = build_report(previewed.document, config.stack)
+    report = _masked_report(build_report(previewed.document, config.stack))
     return AliasPreview(change, previewed.stack_file, _masked(previewed.diff), report, source.allows_apply(), command)
 
 
@@ -129,6 +130,13 @@ def apply(source: StackSource, form: AliasForm) -> Applied:
         config = source.config()
         change = plan_change(config, form.alias.strip(), form.target())
         return apply_change(source.pulumi, config, change, deploy=True)
+
+
+def _masked_report(report: Report) -> Report:
+    """The report's lines with every secret the preview held replaced (diagnostics may quote one)."""
+    for name in ("aliases", "added", "removed", "images", "rolls", "warnings", "errors"):
+        setattr(report, name, [mask(line, report.secrets) for line in getattr(report, name)])
+    return report
 
 
 def _masked(diff: str) -> str:
