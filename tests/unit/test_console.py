@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -14,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any, ClassVar, cast
 
 import pytest
+import yaml
 from starlette.testclient import TestClient
 
 from components.cli import build_parser
@@ -25,7 +27,7 @@ from components.console.stack_source import StackSource
 from components.inputs.config_sections import Console as ConsoleSettings
 from components.stacks.errors import ToolError
 from components.stacks.stack_config import SECRET_PLACEHOLDER, Pulumi, StackConfig
-from tests.harness import V1, V2, base_config
+from tests.harness import DATA, V1, V2, base_config, make_project
 
 PASSWORD = "n0t-for-pages-7Qx"
 BASIC = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
@@ -397,10 +399,12 @@ def test_alias_form_says_what_to_fix(weights: dict[str, str], message: str) -> N
         AliasForm("production", weights).target()
 
 
-def _alias(client: TestClient, action: str, **fields: str) -> Any:
+def _alias(client: TestClient, action: str, stack: str = "test", **fields: str) -> Any:
     data = {"alias": "production", **fields}
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get(f"/stacks/{stack}").text)
+    assert token
     return client.post(
-        f"/stacks/test/aliases/{action}", data=data, headers={"Origin": ORIGIN, "X-CSRF-Token": _token(client)}
+        f"/stacks/{stack}/aliases/{action}", data=data, headers={"Origin": ORIGIN, "X-CSRF-Token": token.group(1)}
     )
 
 
@@ -446,3 +450,45 @@ def test_a_bad_console_key_disallows_applying_and_says_why(project_dir: Path, ro
 def test_console_arguments() -> None:
     args = build_parser().parse_args(["console", "--stack", "local", "--stack", "europe", "--allow-host", "box"])
     assert (args.stack, args.port, args.host, args.allow_host) == (["local", "europe"], 8090, "127.0.0.1", ["box"])
+
+
+class _RecordedPulumi:
+    """The two Pulumi CLI calls a preview makes: `config set-all` on the copy of the stack file
+    (written as YAML here) and `preview --json`, answered with a preview recorded from the local stack."""
+
+    def __init__(self, project_dir: Path, stack: str, recorded: Path) -> None:
+        self.project_dir, self.stack, self.recorded = project_dir, stack, recorded
+
+    def write(self, config: StackConfig, changes: dict[str, Any], config_file: Path | None = None) -> None:
+        assert config_file is not None, "a preview never writes the stack's own file"
+        document = yaml.safe_load(config_file.read_text())
+        for key, value in changes.items():
+            document["config"][f"{config.namespace}:{key}"] = value
+        config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def attempt(self, *args: str, config_file: Path | None = None) -> subprocess.CompletedProcess[str]:
+        assert args == ("preview", "--json") and config_file is not None
+        return subprocess.CompletedProcess(["pulumi", *args], 0, self.recorded.read_text(), "")
+
+
+def test_an_alias_preview_shows_the_config_change_the_summary_and_the_command(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    stack_file = project / "Pulumi.americas.yaml"
+    stack_file.write_text(
+        "config:\n  valohai-deployments:aliases:\n    production: '20181002.0'\n"
+        "  valohai-deployments:basicAuth:\n    alice:\n      secure: v1:abcdef\n"
+    )
+    config = _config(project, stack="americas")
+    source = _Source(config, {})
+    source.pulumi = cast(Pulumi, _RecordedPulumi(project, "americas", DATA / "previews" / "alias-switch.json"))
+    answer = _alias(_client(source), "preview", stack="americas", **{f"weight.{V2}": "100"})
+    assert answer.status_code == 200, answer.text
+    text = answer.text.replace("&#39;", "'").replace("&#34;", '"')
+    assert f"production: {V1} → {V2}" in text
+    assert f"-    production: '{V1}'" in text and f"+    production: '{V2}'" in text
+    assert "1 to update; 32 unchanged" in text
+    assert f"<code>production</code>: {V1} → {V2}" in text
+    # americas is changed through review: the command and the file to commit, no Apply button.
+    assert f"python -m components alias set --stack americas production {V2}" in text
+    assert "Apply" not in text and "Pulumi.americas.yaml" in text
+    assert stack_file.read_text().count(V1) == 1, "the stack's own file is untouched"
