@@ -169,5 +169,3 @@ def _alias_tag(before: AliasTarget | None, after: AliasTarget | None) -> str:
     if before.weights == after.weights and before.mirror != after.mirror:
         return " (mirror)"
     return ""
-
-

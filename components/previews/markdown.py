@@ -120,5 +120,3 @@ def summarize(paths: list[str], limit: int = DEFAULT_LIMIT) -> str:
         else:
             parts.append(render(build_report(document, name), share))
     return "\n".join(parts)
-
-

@@ -105,5 +105,3 @@ def warnings(changes: list[Step]) -> list[str]:
 
 def _first(names: list[str], count: int) -> str:
     return ", ".join(names[:count]) + (f", …and {len(names) - count} more" if len(names) > count else "")
-
-

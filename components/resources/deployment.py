@@ -51,6 +51,10 @@ class ValohaiDeployment(pulumi.ComponentResource):
             kubeconfig=s.target.kubeconfig,
             context=s.target.context,
             render_yaml_to_directory=s.target.render_directory,
+            # Secrets (basic-auth hashes, pull credentials, secret env values) are updated in place:
+            # by default the provider replaces a Secret whose data changes, deleting it first, and
+            # the router and pods would meet a missing Secret in between.
+            enable_secret_mutable=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self._k8s_options = pulumi.ResourceOptions(parent=self, provider=self.provider)
