@@ -2,8 +2,8 @@
 
 import pulumi
 
-from components import stack
-from components.deployment import ValohaiDeployment
+from components.resources import stack
+from components.resources.deployment import ValohaiDeployment
 
 deployment = ValohaiDeployment("deployment", stack.load())
 for key, value in deployment.outputs.items():

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from components import image
+from components.rendering import build_context as image
 from tests.harness import make_project
 
 

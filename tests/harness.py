@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 PROJECT = "valohai-deployments"
+V1, V2, V3 = "20181002.0", "20181003.0", "20181004.0"
 # __main__.py imports `components` from the project root, wherever the fixture project lives.
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 SECRET_KEYS = ("basicAuth", "registryAuth", "registryPullAuth")
 
-from components.routing.htpasswd import HtpasswdLine, HtpasswdProvider  # noqa: E402  (needs ROOT on sys.path)
+from components.resources.htpasswd import HtpasswdLine, HtpasswdProvider  # noqa: E402  (needs ROOT on sys.path)
 
 HTPASSWD_TYPE = f"pulumi-python:{HtpasswdLine._resource_type_name}"
 
@@ -56,6 +59,9 @@ def unwrap_secrets(value: Any, path: str, found: set[str]) -> Any:
 class Run:
     resources: list[Declared] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Dynamic resources' outputs by logical name, like the engine's state: a run that continues
+    # from this one (`run_program(..., after=run)`) goes through the provider's diff, not create.
+    dynamic_state: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, suffix: str) -> list[Declared]:
         return [r for r in self.resources if r.typ.endswith(suffix)]
@@ -70,11 +76,6 @@ class Run:
 
 def fake_digest(image_name: str) -> str:
     return f"{image_name}@sha256:{hashlib.sha256(image_name.encode()).hexdigest()}"
-
-
-# Dynamic resources' outputs by logical name, kept across runs like the engine's state, so a
-# re-run goes through the provider's diff instead of creating again.
-DYNAMIC_STATE: dict[str, dict[str, Any]] = {}
 
 
 class Recorder(pulumi.runtime.Mocks):
@@ -94,14 +95,14 @@ class Recorder(pulumi.runtime.Mocks):
 
     def _dynamic(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         provider = HtpasswdProvider()
-        old = DYNAMIC_STATE.get(name)
+        old = self.run.dynamic_state.get(name)
         if old is None:
             outs = provider.create(inputs).outs or {}
         elif provider.diff(name, old, inputs).changes:
             outs = provider.update(name, old, inputs).outs or {}
         else:
             outs = old
-        DYNAMIC_STATE[name] = outs
+        self.run.dynamic_state[name] = outs
         return dict(outs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -126,15 +127,20 @@ def run_program(
     config: dict[str, Any],
     project_dir: Path,
     stack: str = "test",
+    *,
     run: Run | None = None,
     secret_keys: tuple[str, ...] = SECRET_KEYS,
+    after: Run | None = None,
 ) -> Run:
     """Evaluate __main__.py in `project_dir` with `config`; raises what the program raises.
 
     Pass `run` to keep what was registered even when the program fails; `secret_keys` are the
-    top-level keys Pulumi reports as secret (any key with a `--secret` value, even one leaf).
+    top-level keys Pulumi reports as secret (any key with a `--secret` value, even one leaf);
+    `after` a previous run whose state this one continues from (as `pulumi up` after `pulumi up`).
     """
     run = run if run is not None else Run()
+    if after is not None:
+        run.dynamic_state = dict(after.dynamic_state)
     pulumi.runtime.set_mocks(Recorder(run), project=PROJECT, stack=stack, preview=False)
     pulumi.runtime.set_all_config(_config(config), [f"{PROJECT}:{k}" for k in secret_keys if k in config])
     exported: dict[str, Any] = {}
@@ -206,3 +212,36 @@ def as_manifest(inputs: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return dict(fix(inputs))
+
+
+def fails(config: dict[str, Any], project_dir: Path) -> str:
+    """The program's error; also proves nothing was registered before it."""
+    recorded = Run()
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(config, project_dir, run=recorded)
+    assert recorded.resources == [], "resources were registered before the error"
+    return str(caught.value)
+
+
+def rich_project(tmp_path: Path) -> Path:
+    """The example plus every endpoint field, so the schema check covers all of them."""
+    project = make_project(tmp_path)
+    full = (DATA / "valid" / "full-endpoint.yaml").read_text()
+    (project / "code" / "valohai.yaml").write_text(full)
+    git(project / "code", "commit", "-qam", "all fields")
+    (project / "models" / "vocab.txt").write_text("a\nb\n")
+    return project
+
+
+def rich_config() -> dict[str, Any]:
+    files = {"predict": {"model": "models/digits-v1.json", "vocab": "models/vocab.txt"}}
+    return base_config(
+        versions={
+            V1: {"files": files, "replicas": {"min": 2, "max": 9}, "env": {"LOG_LEVEL": "debug"}},
+            V2: {"files": files},
+        },
+        aliases={"production": V1, "staging": {V2: 90, V1: 10}},
+        basicAuth={"alice": "wonderland", "bob": "builder"},
+        registryAuth={"username": "ci", "password": "s3cret"},
+        registryPullAuth={"username": "puller", "password": "read-only"},
+    )

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 from components.cli import alias, call, lint, preview_summary, version
-from components.cli.common import CliError
+from components.stacks.errors import ToolError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except CliError as err:
+    except ToolError as err:
         for problem in err.problems:
             print(f"error: {problem}" if problem is err.problems[0] else problem, file=sys.stderr)
         return 1

@@ -1,51 +1,14 @@
-"""`alias set` and `alias list`: point an alias at a version, or split it between two."""
+"""`alias set` and `alias list`: point an alias at a version, or split it across versions."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from typing import Any
 
-from components.cli.common import CliError, add_stack_arguments, next_step
-from components.cli.stack_config import Pulumi, find_project_dir, validate
-
-
-def normalize(target: Any) -> tuple[dict[str, int], tuple[str, int] | None]:
-    """Any alias form -> (version -> weight, mirror (version, percent) or None).
-
-    Forms: `"v"`, `{v: weight, ...}`, and `{versions: {v: weight} or "v", mirror: {version, percent}}`.
-    """
-    if isinstance(target, str):
-        return {target: 100}, None
-    if not isinstance(target, Mapping):
-        return {}, None
-    mirror = None
-    if "versions" in target:
-        raw_mirror = target.get("mirror")
-        if isinstance(raw_mirror, Mapping) and raw_mirror.get("version"):
-            mirror = (str(raw_mirror["version"]), _int(raw_mirror.get("percent", 100)))
-        weights, _ = normalize(target["versions"])
-        return weights, mirror
-    return {str(v): _int(w) for v, w in target.items()}, None
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def describe(target: Any) -> str:
-    """`20181002.0`, `20181002.0 90% / 20181003.0 10%`, `... + mirror 20181004.0 5%`, or `(none)`."""
-    if target is None:
-        return "(none)"
-    weights, mirror = normalize(target)
-    ordered = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
-    text = ordered[0][0] if len(ordered) == 1 else " / ".join(f"{v} {w}%" for v, w in ordered)
-    if mirror:
-        text += f" + mirror {mirror[0]} {mirror[1]}%"
-    return text or "(none)"
+from components.cli.common import add_stack_arguments, next_step
+from components.inputs.aliases import AliasTarget, describe
+from components.stacks.errors import ToolError
+from components.stacks.stack_config import Pulumi, find_project_dir, validate
 
 
 def parse_targets(items: list[str]) -> str | dict[str, int]:
@@ -53,7 +16,7 @@ def parse_targets(items: list[str]) -> str | dict[str, int]:
     if len(items) == 1:
         version, sep, weight = items[0].partition("=")
         if sep and weight != "100":
-            raise CliError(
+            raise ToolError(
                 f"alias set: a single version takes all traffic; drop '={weight}' or name a second version to split"
             )
         return version
@@ -61,13 +24,13 @@ def parse_targets(items: list[str]) -> str | dict[str, int]:
     for item in items:
         version, sep, weight = item.partition("=")
         if not version or not sep:
-            raise CliError(f"alias set: {item!r}: each version of a split needs a weight (VERSION=WEIGHT, sum 100)")
+            raise ToolError(f"alias set: {item!r}: each version of a split needs a weight (VERSION=WEIGHT, sum 100)")
         if version in weights:
-            raise CliError(f"alias set: version '{version}' is named twice; name each version once")
+            raise ToolError(f"alias set: version '{version}' is named twice; name each version once")
         try:
             weights[version] = int(weight)
         except ValueError:
-            raise CliError(f"alias set: weight {weight!r} of version '{version}' must be a whole number") from None
+            raise ToolError(f"alias set: weight {weight!r} of version '{version}' must be a whole number") from None
     return weights
 
 
@@ -77,7 +40,7 @@ def with_mirror(target: str | dict[str, int], mirror: str | None) -> Any:
         return target
     version, sep, percent = mirror.partition("=")
     if not version or not sep or not percent.isdigit():
-        raise CliError(f"--mirror {mirror!r}: expected VERSION=PERCENT, e.g. 20181003.0=10")
+        raise ToolError(f"--mirror {mirror!r}: expected VERSION=PERCENT, e.g. 20181003.0=10")
     return {
         "versions": {target: 100} if isinstance(target, str) else target,
         "mirror": {"version": version, "percent": int(percent)},
@@ -90,7 +53,7 @@ def set_alias(args: argparse.Namespace) -> int:
     aliases = config.rewritable("aliases")
     target = with_mirror(parse_targets(args.targets), args.mirror)
     before = aliases.get(args.alias)
-    if before == target:
+    if before is not None and AliasTarget.of(before) == AliasTarget.of(target):
         print(f"Stack '{args.stack}': alias {args.alias} already points to {describe(target)}; nothing to change")
         return 0
     aliases[args.alias] = target

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from components.errors import ConfigError
-from components.valohai_config import parse_valohai_yaml
+from components.inputs.errors import ConfigError
+from components.inputs.valohai_config import parse_valohai_yaml
 
 
 def lint(path: Path, as_json: bool) -> int:

@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.cli.alias import describe
-from components.cli.common import CliError, add_stack_arguments, next_step, split_pair
-from components.cli.stack_config import Pulumi, StackConfig, find_project_dir, validate
-from components.code_repository import CodeRepository
-from components.errors import ConfigError
-from components.settings import settings_from_config
-from components.valohai_config import Endpoint, parse_valohai_yaml
+from components.cli.common import add_stack_arguments, next_step
+from components.inputs.aliases import describe
+from components.inputs.code_repository import CodeRepository
+from components.inputs.errors import ConfigError
+from components.inputs.plan import code_location
+from components.inputs.settings import settings_from_config
+from components.inputs.valohai_config import Endpoint, parse_valohai_yaml
+from components.stacks.endpoint_calls import split_pair
+from components.stacks.errors import ToolError
+from components.stacks.stack_config import Pulumi, StackConfig, find_project_dir, validate
 
 _URL_SOURCE = re.compile(r"^(?P<url>https://[^#]+)#sha256=(?P<sha256>[0-9a-fA-F]{64})$")
 
@@ -52,15 +55,15 @@ def parse_file_arg(
     owner = next((e for e in sorted(endpoints, key=len, reverse=True) if key.startswith(f"{e}.")), None)
     endpoint, _, name = (owner, ".", key.removeprefix(f"{owner}.")) if owner else key.partition(".")
     if not endpoint or not name:
-        raise CliError(
+        raise ToolError(
             f"--file {text!r}: name the endpoint and its file, ENDPOINT.FILE=SOURCE (e.g. predict-digit.model=...)"
         )
     if not source:
-        raise CliError(f"--file {text!r}: give a path or https://...#sha256=... after '='")
+        raise ToolError(f"--file {text!r}: give a path or https://...#sha256=... after '='")
     if source.startswith(("https://", "http://")):
         match = _URL_SOURCE.match(source)
         if not match:
-            raise CliError(
+            raise ToolError(
                 f"--file {key}: a URL source must be https:// and end in #sha256=<64 hex digits> "
                 "(sha256sum FILE), so the version's bytes never drift"
             )
@@ -87,16 +90,9 @@ def declared_files(config: StackConfig, values: dict[str, Any], commit: str) -> 
     Only for a precise "missing --file" message: the full check (validate) reports any other problem.
     """
     try:
-        settings = settings_from_config(values, config.short_stack)
-        repo_path = (config.project_dir / settings.code_repository).resolve()
-        repository = CodeRepository(repo_path)
+        repository, _, yaml_path = code_location(settings_from_config(values, config.short_stack), config.project_dir)
     except ConfigError:
         return None
-    code_dir = (repo_path / settings.code_directory).resolve()
-    if not code_dir.is_relative_to(repository.top):
-        return None
-    inside = code_dir.relative_to(repository.top).as_posix()
-    yaml_path = settings.valohai_yaml if inside == "." else f"{inside}/{settings.valohai_yaml}"
     text = repository.read(commit, yaml_path)
     if text is None:
         return None
@@ -111,10 +107,10 @@ def resolve_commit(config: StackConfig, ref: str) -> str:
     try:
         repository = CodeRepository((config.project_dir / str(repo_setting)).resolve())
     except ConfigError as err:
-        raise CliError(err.problems) from None
+        raise ToolError(err.problems) from None
     commit = repository.resolve(ref)
     if commit is None:
-        raise CliError(
+        raise ToolError(
             f"--commit {ref!r} is not a commit of {repository.top}; use a branch, tag or commit id there (git log)"
         )
     return commit
@@ -141,7 +137,7 @@ def create(args: argparse.Namespace, today: datetime.date | None = None) -> int:
     aliases = config.rewritable("aliases")
     name = args.name or default_name(versions, today or datetime.date.today())
     if name in versions:
-        raise CliError(f"version '{name}' already exists in stack '{args.stack}'; choose another --name, or omit it")
+        raise ToolError(f"version '{name}' already exists in stack '{args.stack}'; choose another --name, or omit it")
     commit = resolve_commit(config, args.commit)
     declared = declared_files(config, config.values, commit)
     files = [
@@ -149,7 +145,7 @@ def create(args: argparse.Namespace, today: datetime.date | None = None) -> int:
         for text in args.file
     ]
     if declared and (missing := missing_files(declared[0], args.endpoint, files, declared[1])):
-        raise CliError(missing)
+        raise ToolError(missing)
 
     version: dict[str, Any] = {"commit": commit}
     if args.endpoint:

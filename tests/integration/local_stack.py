@@ -85,6 +85,14 @@ def kubectl(env: dict[str, str], *args: str, kubeconfig: Path = KUBECONFIG, chec
     return result.stdout
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What a stack's deployment is made from: its config file and its code's commit."""
+
+    stack_file: str
+    head: str
+
+
 @dataclass
 class LocalStack:
     project: Path
@@ -94,6 +102,8 @@ class LocalStack:
     namespace: str = ""
     host: str = ""
     kubeconfig: Path = KUBECONFIG
+    # Set by a successful `up` or `destroy`: the cluster may no longer match the baseline.
+    applied: bool = False
 
     @classmethod
     def create(
@@ -155,6 +165,28 @@ class LocalStack:
         finally:
             stack.teardown()
 
+    @property
+    def stack_file(self) -> Path:
+        return self.project / f"Pulumi.{self.stack_name}.yaml"
+
+    def baseline(self) -> Baseline:
+        self.applied = False
+        return Baseline(self.stack_file.read_text(), git(self.project, "rev-parse", "HEAD").strip())
+
+    def restore(self, baseline: Baseline) -> None:
+        """Config and code as at `baseline`, and the cluster converged to them when a test changed it.
+
+        Lets every test of a module run alone or in any order: each starts from the deployed baseline.
+        """
+        if self.stack_file.read_text() != baseline.stack_file:
+            self.stack_file.write_text(baseline.stack_file)
+        if git(self.project, "rev-parse", "HEAD").strip() != baseline.head:
+            git(self.project, "reset", "-q", "--hard", baseline.head)
+        # A failed `up` changes nothing (the program checks before declaring); a successful one may have.
+        if self.applied:
+            self.pulumi("up", "--yes", "--skip-preview")
+        self.applied = False
+
     def teardown(self) -> None:
         """Leave nothing of the scratch stack in the cluster, whatever state a failed test left.
 
@@ -201,6 +233,8 @@ class LocalStack:
             timeout=1500,
             check=False,
         )
+        if args and args[0] in ("up", "destroy") and result.returncode == 0:
+            self.applied = True
         if check and result.returncode != 0:
             raise AssertionError(f"pulumi {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
         return result

@@ -99,6 +99,8 @@ def _converges(stack: LocalStack) -> None:
 
 
 def test_api_server_stopped_mid_up_then_up_converges(stack: LocalStack) -> None:
+    # From nothing, so the interrupted `up` has Deployments to create.
+    stack.pulumi("destroy", "--yes", "--skip-preview")
     run = _start_up(stack)
     try:
         _poll(
@@ -152,5 +154,7 @@ def test_registry_stopped_mid_build_then_up_converges(stack: LocalStack) -> None
 
 
 def test_destroy_after_faults_leaves_nothing(stack: LocalStack) -> None:
+    stack.pulumi("up", "--yes", "--skip-preview")  # whatever ran before, something to destroy
+    assert _cluster_objects(stack), "nothing was deployed to destroy"
     stack.pulumi("destroy", "--yes")
     assert {o for o in _cluster_objects(stack) if not o.startswith("Namespace/")} == set()

@@ -29,11 +29,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     stack = LocalStack.create(tmp_path_factory.mktemp("render-stack"), kubeconfig=None)
     stack.pulumi("config", "rm", "target")
     stack.pulumi("config", "set", "--path", "target.renderDirectory", ".rendered/local")
+    stack.pulumi("up", "--yes")
     return stack
 
 
 def test_up_renders_manifests_and_pushes_images(stack: LocalStack) -> None:
-    stack.pulumi("up", "--yes")
     kinds = {m["kind"] for m in stack.manifests()}
     assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= kinds
     assert not (Path(stack.project) / "kubeconfigs").exists(), "render mode needs no cluster"

@@ -1,0 +1,207 @@
+"""The deployment on one deploy target: provider, namespace, secrets, versions and aliases."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_kubernetes as k8s
+
+from components.inputs import naming
+from components.inputs.config_secrets import ConfigSecrets
+from components.inputs.config_sections import RegistryPullAuth
+from components.inputs.plan import DeploymentPlan
+from components.inputs.settings import StackSettings
+from components.rendering.build_context import BuildContext
+from components.rendering.workload_spec import network_policy_spec
+from components.resources.deployment_version import DeploymentVersion, DeploymentVersionArgs
+from components.resources.routing import AliasRouting, AliasRoutingArgs, RoutingContext, declare_basic_auth
+
+# Pod Security Admission: the namespace admits only pods that meet the `restricted` profile,
+# and says so in audit logs and client warnings too. https://kubernetes.io/docs/concepts/security/pod-security-admission/
+PSA_LABELS = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+
+
+@dataclass(frozen=True)
+class PreparedDeployment:
+    """Everything checked and every build context written (components/resources/stack.py):
+    declaring resources cannot fail on input."""
+
+    settings: StackSettings
+    plan: DeploymentPlan
+    contexts: dict[str, dict[str, BuildContext]]
+    project_dir: Path
+    secrets: ConfigSecrets = field(default_factory=ConfigSecrets)
+
+
+class ValohaiDeployment(pulumi.ComponentResource):
+    """Declares, in order: the provider, the namespace, pull and network objects, basic auth, every
+    version (images, workloads, version routes) and every alias route."""
+
+    def __init__(self, name: str, args: PreparedDeployment, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(naming.DEPLOYMENT_TYPE, name, None, opts)
+        s = args.settings
+        self.provider = k8s.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=s.target.kubeconfig,
+            context=s.target.context,
+            render_yaml_to_directory=s.target.render_directory,
+            # Secrets (basic-auth hashes, pull credentials, secret env values) are updated in place:
+            # by default the provider replaces a Secret whose data changes, deleting it first, and
+            # the router and pods would meet a missing Secret in between.
+            enable_secret_mutable=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._k8s_options = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        namespace = self._declare_namespace(name, s)
+        depends_on: list[pulumi.Resource] = []
+        pull_secret = self._declare_pull_secret(name, s, namespace, depends_on)
+        self._declare_network_policy(name, s, namespace)
+        basic_auth = declare_basic_auth(name, s, namespace, self._k8s_options)
+        if basic_auth is not None:
+            depends_on += basic_auth.resources
+        routing = RoutingContext(
+            settings=s, namespace=namespace, auth_secret=basic_auth.secret_name if basic_auth else None
+        )
+        if s.ingress_class_name is not None:
+            pulumi.log.warn("ingressClassName is deprecated: set routing.ingress.className instead", self)
+
+        self.versions = self._declare_versions(args, namespace, pull_secret, routing, depends_on)
+        self.aliases = self._declare_aliases(s, routing)
+        self.outputs: dict[str, Any] = {
+            "namespace": namespace,
+            "versionUrls": {v: c.urls for v, c in self.versions.items()},
+            "aliasUrls": {a: c.urls for a, c in self.aliases.items()},
+            "images": {v: c.images for v, c in self.versions.items()},
+            "aliases": {a: s.alias_config(a) for a in s.aliases},
+        }
+        self.register_outputs(self.outputs)
+
+    def _declare_namespace(self, name: str, s: StackSettings) -> pulumi.Input[str]:
+        if not s.target.create_namespace:
+            return s.namespace
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": s.namespace,
+                "labels": {**naming.common_labels(s.project, "namespace"), **PSA_LABELS},
+            },
+            # Shared-volume claims and other teams' objects may live in it: `pulumi destroy` and a
+            # new target.namespace leave it in place (README, "Security notes", says how to remove it).
+            opts=pulumi.ResourceOptions.merge(self._k8s_options, pulumi.ResourceOptions(retain_on_delete=True)),
+        )
+        return namespace.metadata.name
+
+    def _declare_pull_secret(
+        self, name: str, s: StackSettings, namespace: pulumi.Input[str], depends_on: list[pulumi.Resource]
+    ) -> str | None:
+        """The image pull Secret pods use (when the stack names pull credentials), else None."""
+        if s.pull_auth is None:
+            return None
+        secret_name = naming.pull_secret_name(s.deployment)
+        secret = k8s.core.v1.Secret(
+            f"{name}-registry-credentials",
+            metadata={
+                "name": secret_name,
+                "namespace": namespace,
+                "labels": naming.common_labels(s.project, "registry-credentials"),
+            },
+            type="kubernetes.io/dockerconfigjson",
+            string_data={".dockerconfigjson": _docker_config_output(s.registry_server, s.pull_auth)},
+            opts=self._k8s_options,
+        )
+        depends_on.append(secret)
+        return secret_name
+
+    def _declare_network_policy(self, name: str, s: StackSettings, namespace: pulumi.Input[str]) -> None:
+        if not s.network_policy.enabled:
+            return
+        policy: Any = network_policy_spec(s.project, s.network_policy)
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata={
+                "name": naming.network_policy_name(s.deployment),
+                "namespace": namespace,
+                "labels": naming.common_labels(s.project, "network-policy"),
+            },
+            spec=policy,
+            opts=self._k8s_options,
+        )
+
+    def _declare_versions(
+        self,
+        args: PreparedDeployment,
+        namespace: pulumi.Input[str],
+        pull_secret: str | None,
+        routing: RoutingContext,
+        depends_on: list[pulumi.Resource],
+    ) -> dict[str, DeploymentVersion]:
+        s = args.settings
+        registry = None
+        if s.registry_auth is not None:
+            # Credentials are inputs of the Image; the project's docker provider stand-in keeps them
+            # out of its diff, so rotating them rebuilds nothing (README, "Security notes").
+            registry = docker.RegistryArgs(
+                server=s.registry_server,
+                username=self._maybe_secret(s.registry_auth.username, "registryAuth", args.secrets),
+                password=pulumi.Output.secret(s.registry_auth.password.get_secret_value()),
+            )
+        # Today's logical names of every version's images and workloads: an alias to an old name
+        # one of them now holds would make two resources claim one URN.
+        taken_names = frozenset(
+            naming.logical_name(v, part)
+            for v, version in args.plan.versions.items()
+            for part in [*(e.name for e in version.endpoints), *(f"{i.key}-image" for i in version.images)]
+        )
+        children = pulumi.ResourceOptions(parent=self, providers=[self.provider])
+        return {
+            version_name: DeploymentVersion(
+                version_name,
+                DeploymentVersionArgs(
+                    plan=version,
+                    settings=s,
+                    contexts=args.contexts[version_name],
+                    project_dir=args.project_dir,
+                    namespace=namespace,
+                    registry=registry,
+                    pull_secret=pull_secret,
+                    routing=routing,
+                    depends_on=depends_on,
+                    secret_env=args.secrets.env.get(version_name, frozenset()),
+                    taken_names=taken_names,
+                ),
+                opts=children,
+            )
+            for version_name, version in args.plan.versions.items()
+        }
+
+    def _declare_aliases(self, s: StackSettings, routing: RoutingContext) -> dict[str, AliasRouting]:
+        children = pulumi.ResourceOptions(parent=self, providers=[self.provider])
+        aliases = {}
+        for alias in s.aliases:
+            target = s.alias(alias)
+            services = {v: {e: w.service_name for e, w in self.versions[v].workloads.items()} for v in target.versions}
+            aliases[alias] = AliasRouting(
+                alias, AliasRoutingArgs(alias=alias, target=target, services=services, context=routing), opts=children
+            )
+        return aliases
+
+    @staticmethod
+    def _maybe_secret(value: str, key: str, secrets: ConfigSecrets) -> pulumi.Input[str]:
+        """`value` as a secret Output when its config key was set with --secret."""
+        return pulumi.Output.secret(value) if key in secrets.keys else value
+
+
+def _docker_config_output(server: str, auth: RegistryPullAuth) -> pulumi.Output[str]:
+    password = pulumi.Output.secret(auth.password.get_secret_value())
+    return password.apply(lambda p: _docker_config(server, auth.username, p))
+
+
+def _docker_config(server: str, user: str, password: str) -> str:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return json.dumps({"auths": {server: {"username": user, "password": password, "auth": token}}}, sort_keys=True)

@@ -1,0 +1,1 @@
+"""Program tier: the whole program (__main__.py) under Pulumi mocks."""

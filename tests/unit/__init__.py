@@ -1,0 +1,1 @@
+"""Unit tier: pure builders, naming, settings and valohai.yaml rules, the command line's logic."""
