@@ -48,6 +48,8 @@ SHA = "ab" * 32
         ["alias", "list"],
         ["preview-summary"],
         ["call"],
+        ["status"],
+        ["logs"],
         ["console"],
     ],
 )
