@@ -74,7 +74,7 @@ def console_url(stack: LocalStack) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = os.environ.get("CONSOLE_BROWSER") or shutil.which("chromium")
-    assert executable, "no chromium on PATH: scripts/setup installs Debian's package (or set CONSOLE_BROWSER)"
+    assert executable, "no chromium on PATH: scripts/services start installs Debian's package (or set CONSOLE_BROWSER)"
     with sync_playwright() as playwright:
         # As root, Chromium's sandbox cannot start; the page is the console's own, on loopback.
         args = ["--no-sandbox"] if os.geteuid() == 0 else []
