@@ -151,18 +151,22 @@ def test_an_alias_switch_from_the_page_moves_traffic(page: Page, stack: LocalSta
     form.get_by_label("Alias").fill("production")
     form.get_by_label(f"Weight of {V1}").fill("")
     form.get_by_label(f"Weight of {V2}").fill("100")
+    started = time.monotonic()
     form.get_by_role("button", name="Preview change").click()
     preview = page.locator("#alias-result")
-    expect(preview).to_contain_text(f"production: {V1} → {V2}", timeout=ANSWER_MS * 3)
+    expect(preview.locator(".alias-preview")).to_contain_text(f"production: {V1} → {V2}", timeout=ANSWER_MS * 3)
+    _report("alias preview from the page (config write on a copy + pulumi preview)", time.monotonic() - started)
     expect(preview.locator("pre.diff")).to_contain_text(f'+    production: "{V2}"')
     expect(preview.locator(".moves")).to_contain_text("production")
     _shot(page, "alias-preview")
     # Only the preview so far: the cluster still routes production to V1.
     assert request(stack.host, f"{PREFIX}/production/greet-me/", auth=("alice", password)).json()["version"] == V1
 
+    started = time.monotonic()
     preview.get_by_role("button", name="Apply (pulumi up)").click()
     stack.applied = True  # the console ran `pulumi up`: the baseline is restored with another one
     expect(preview.locator(".alias-applied")).to_contain_text("pulumi up:", timeout=APPLY_MS)
+    _report("alias apply from the page (checked write + pulumi up)", time.monotonic() - started)
     _shot(page, "alias-applied")
     deadline = time.monotonic() + 30
     while request(stack.host, f"{PREFIX}/production/greet-me/", auth=("alice", password)).json()["version"] != V2:
@@ -213,6 +217,10 @@ def test_a_stopped_router_is_a_clear_line(page: Page) -> None:
         _shot(page, "router-stopped")
     finally:
         services("start")
+
+
+def _report(name: str, seconds: float) -> None:
+    print(f"\n[measure] {name}: {seconds:.1f} s")
 
 
 def _router_listens() -> bool:
