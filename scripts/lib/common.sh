@@ -33,7 +33,8 @@ http_ok() {
     curl -fsS --max-time 2 "$@" "$url" >/dev/null 2>&1
 }
 
-# One start/stop at a time. Daemons are started with fd 9 closed, so they never hold the lock.
+# One start/stop at a time. Daemons start with every inherited descriptor closed (lib/daemon.sh),
+# so they never hold this lock, nor one their caller took.
 with_lock() {
     mkdir -p "$RUN_DIR"
     exec 9> "$RUN_DIR/lock"

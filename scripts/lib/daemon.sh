@@ -135,6 +135,18 @@ daemon_sweep() {
     stop_pids "$comm processes of $text" "${pids[@]}"
 }
 
+# close_inherited_fds: close every descriptor but stdin, stdout and stderr. A daemon would hold
+# whatever it inherits for its whole life: a lock its caller holds (our own, or a lock file the
+# caller took with `flock LOCK scripts/services start`) would never be released.
+close_inherited_fds() {
+    local fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+        fd="${fd##*/}"
+        [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    return 0
+}
+
 daemon_start() {
     local id="$1" dir="$2" ready="$3" name="${1##*/}"
     shift 3
@@ -168,8 +180,10 @@ daemon_start() {
     fi
     mkdir -p "$dir"
     log "starting $id (log: $logfile)"
-    setsid env "$DAEMON_MARK=$id" "${DAEMON_MARK}_HOME=$CACHE_DIR" "${env[@]}" "$@" \
-        >> "$logfile" 2>&1 < /dev/null 9>&- &
+    (
+        close_inherited_fds
+        exec setsid env "$DAEMON_MARK=$id" "${DAEMON_MARK}_HOME=$CACHE_DIR" "${env[@]}" "$@"
+    ) >> "$logfile" 2>&1 < /dev/null &
     local child=$! deadline=$((SECONDS + START_TIMEOUT))
     # shellcheck disable=SC2086 # READY is a command with its arguments
     until $ready; do
