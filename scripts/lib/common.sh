@@ -41,6 +41,14 @@ with_lock() {
     flock -w 600 9 || die "another 'scripts/services' is still running (lock $RUN_DIR/lock)"
 }
 
+# write_file FILE: stdin into FILE, only if that changes it. kube-proxy exits whenever its config
+# file is written, even with the same content, and a start rewrites every config it owns.
+write_file() {
+    local tmp="$1.new"
+    cat > "$tmp"
+    if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 # status_line NAME STATE [DETAIL]: one line of `scripts/services status`.
 status_line() {
     printf '%-26s %s\n' "$1" "$2${3:+ ($3)}"
