@@ -168,6 +168,10 @@ def test_an_alias_switch_from_the_page_moves_traffic(page: Page, stack: LocalSta
     stack.applied = True  # the console ran `pulumi up`: the baseline is restored with another one
     expect(preview.locator(".alias-applied")).to_contain_text("pulumi up:", timeout=APPLY_MS)
     _report("alias apply from the page (checked write + pulumi up)", time.monotonic() - started)
+    # The page refreshes itself (no reload): config and the cluster's route both name the new version.
+    row = page.locator("#status table.aliases").get_by_role("row", name="production")
+    expect(row).not_to_contain_text(V1, timeout=30_000)
+    expect(row).to_contain_text(V2)
     _shot(page, "alias-applied")
     deadline = time.monotonic() + 30
     while request(stack.host, f"{PREFIX}/production/greet-me/", auth=("alice", password)).json()["version"] != V2:

@@ -43,6 +43,8 @@ document.addEventListener("submit", async (event) => {
     });
     target.innerHTML = await fragment(response);
     offline("");
+    // A change was applied: read the status now rather than at the next tick.
+    if (target.querySelector(".alias-applied")) document.dispatchEvent(new Event("console:changed"));
   } catch (err) {
     target.innerHTML = "";
     const line = document.createElement("p");
@@ -82,7 +84,13 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-poll]").forEach((element) => {
     // The status section arrives rendered: refresh it after a first interval, not at once.
     if (element.dataset.lazy) loaders[element.id] = poll(element);
-    else setTimeout(() => { loaders[element.id] = poll(element); }, Number(element.dataset.every || 5) * 1000);
+    else setTimeout(() => { loaders[element.id] = loaders[element.id] || poll(element); }, Number(element.dataset.every || 5) * 1000);
+  });
+  document.addEventListener("console:changed", () => {
+    const status = document.getElementById("status");
+    if (!status) return;
+    if (loaders.status) loaders.status();
+    else loaders.status = poll(status);
   });
   const logsForm = document.querySelector("form.logs");
   if (logsForm) logsForm.addEventListener("change", () => loaders.logs && loaders.logs());
