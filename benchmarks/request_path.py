@@ -74,9 +74,8 @@ class Figures:
         p50 = statistics.median(ordered) * 1000
         p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
         rate = len(ordered) / self.seconds
-        return (
-            f"| {self.label} | {self.clients} | {len(ordered)} | {p50:.1f} | {p95:.1f} | {rate:.0f} | {self.unexpected} |"
-        )
+        cells = [self.label, self.clients, len(ordered), f"{p50:.1f}", f"{p95:.1f}", f"{rate:.0f}", self.unexpected]
+        return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
 def batch(target: Target, path: str, clients: int, requests: int, max_seconds: float) -> Figures:

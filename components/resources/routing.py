@@ -136,11 +136,9 @@ def _awaited_until_accepted(manifest: dict[str, Any], options: gateway.GatewayOp
     so `up` does not print URLs the router does not know yet (pulumi-kubernetes >= 4.18 reads it;
     the condition sits on the parent in `status.parents`, where `condition=` cannot look).
     """
-    parent = (
-        f'@.parentRef.name=="{options.gateway_name}" && @.parentRef.namespace=="{options.gateway_namespace}"'
-    )
+    parent = f'@.parentRef.name=="{options.gateway_name}" && @.parentRef.namespace=="{options.gateway_namespace}"'
     wait_for = [
-        f"jsonpath={{.status.parents[?{parent}].conditions[?@.type==\"{condition}\""
+        f'jsonpath={{.status.parents[?{parent}].conditions[?@.type=="{condition}"'
         " && @.observedGeneration==$.metadata.generation].status}=True"
         for condition in ("Accepted", "ResolvedRefs")
     ]
@@ -213,7 +211,7 @@ def declare_basic_auth(
             pulumi.log.warn(
                 f"basicAuth.{user}: the password is shorter than {MIN_PASSWORD_LENGTH} characters; its hash is"
                 " fast to check (README, Basic auth), so a leaked Secret could be guessed offline. Set a random"
-                f" one: pulumi config set --secret --path basicAuth.{user} \"$(openssl rand -base64 18)\""
+                f' one: pulumi config set --secret --path basicAuth.{user} "$(openssl rand -base64 18)"'
             )
         line = HtpasswdLine(f"{name}-basic-auth-{user}", user, password.get_secret_value(), scheme, opts=hash_opts)
         lines.append(line.line)
