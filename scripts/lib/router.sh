@@ -36,9 +36,6 @@ entryPoints:
 ping:
   entryPoint: traefik
 providers:
-  # Apply each route change at once (default: at most one new configuration per 2 s), so a route
-  # the Gateway reports Accepted, which pulumi up waits for, is served by the time up returns.
-  providersThrottleDuration: 0s
   kubernetesGateway:
     statusAddress:
       ip: 127.0.0.1
