@@ -239,5 +239,8 @@ def declare_basic_auth(
         )
         # Named after the deployment (it was `basic-auth`): a renamed Middleware is replaced, created
         # before the old one goes, and the routes move to it in the same run.
-        middleware = _custom(f"{name}-basic-auth-middleware", manifest, opts)
+        # After its Secret: a Middleware whose Secret Traefik cannot read yet is dropped, and every
+        # route through it answers 404 until Traefik rebuilds its configuration.
+        after_secret = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[secret]))
+        middleware = _custom(f"{name}-basic-auth-middleware", manifest, after_secret)
     return BasicAuth(secret=secret, middleware=middleware, secret_name=secret_name)
