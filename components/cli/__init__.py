@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from components.cli import alias, call, lint, preview_summary, version
+from components.cli import alias, call, console, lint, logs, preview_summary, status, version
 from components.inputs.errors import ConfigError
 from components.stacks.errors import ToolError
 
@@ -26,10 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="python -m components",
         description="Valohai-style deployments: check valohai.yaml, create versions, move aliases, "
-        "summarize previews, call endpoints. `<command> --help` describes each.",
+        "summarize previews, call endpoints, watch status and logs, serve the web console. "
+        "`<command> --help` describes each.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
-    for module in (lint, version, alias, preview_summary, call):
+    for module in (lint, version, alias, preview_summary, call, status, logs, console):
         module.register(commands)
     return parser
 

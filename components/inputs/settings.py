@@ -18,7 +18,9 @@ from components.inputs import aliases, naming
 from components.inputs.aliases import AliasConfig, AliasTarget
 from components.inputs.config_sections import (
     Autoscaling,
+    Console,
     NetworkPolicy,
+    Observability,
     PathText,
     RegistryAuth,
     RegistryPullAuth,
@@ -114,6 +116,8 @@ class StackSettings(PlanInput):
     basic_auth: dict[str, SecretStr] | None = None
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
+    observability: Observability = Field(default_factory=Observability)
+    console: Console = Field(default_factory=Console)
 
     @field_validator("owner", "project", "deployment")
     @classmethod
@@ -263,6 +267,8 @@ OPTIONAL_KEYS = frozenset(
         "buildNetwork",
         "basicAuth",
         "routing",
+        "observability",
+        "console",
     }
 )
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())

@@ -56,7 +56,7 @@ def render(report: Report, limit: int = DEFAULT_LIMIT) -> str:
     # A blank line ends the list, so <details> renders as a block of its own.
     summary = "\n".join(head + body) + "\n\n"
     details = _details(report.changes, limit - len(summary) - 200)
-    return _mask(summary + details, report.secrets)[:limit]
+    return mask(summary + details, report.secrets)[:limit]
 
 
 def _clip_lines(messages: list[str], max_lines: int) -> list[str]:
@@ -88,7 +88,8 @@ def _details(changes: list[Step], budget: int) -> str:
     return "\n".join(header + rows + footer)
 
 
-def _mask(text: str, secrets: Iterable[str]) -> str:
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret plaintext replaced by `[secret]` (longest first: one may hold another)."""
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "[secret]")
     return text

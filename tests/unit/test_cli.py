@@ -53,6 +53,9 @@ SHA = "ab" * 32
         ["alias", "list"],
         ["preview-summary"],
         ["call"],
+        ["status"],
+        ["logs"],
+        ["console"],
     ],
 )
 def test_every_subcommand_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,6 +36,18 @@ def test_pulumi_yaml_defaults_mean_unset() -> None:
     assert settings.namespace == "mnist-americas"
     assert (settings.autoscaling.min_replicas, settings.autoscaling.max_replicas) == (1, 3)
     assert settings.autoscaling.target_cpu_utilization_percentage == 70
+    assert settings.autoscaling.scale_down_stabilization_seconds is None
+    assert settings.observability.prometheus is None
+
+
+def test_observability_prometheus_is_a_base_url() -> None:
+    base = {"owner": "acme", "project": "mnist", "registry": "r.example.com/x", "target": {"kubeconfig": "k"}}
+    for given, kept in [
+        ("http://127.0.0.1:8428", "http://127.0.0.1:8428"),
+        ("https://prometheus.example.com/prom/", "https://prometheus.example.com/prom"),
+    ]:
+        settings = settings_from_config({**base, "observability": {"prometheus": given}}, "s")
+        assert settings.observability.prometheus == kept
 
 
 def test_registry_server_is_what_docker_login_expects() -> None:
@@ -156,3 +168,13 @@ def test_every_cross_key_problem_is_reported_together() -> None:
         "config: tlsSecretName: with routing.kind gateway the Gateway's listener holds the certificate; "
         "remove tlsSecretName (routing.gateway.scheme sets the URLs' scheme)",
     ]
+
+
+def test_console_apply_is_allowed_only_on_local_unless_set() -> None:
+    base = {"owner": "acme", "project": "mnist", "registry": "r.example.com/x", "target": {"kubeconfig": "k"}}
+    assert settings_from_config(base, "local").console.allows_apply("local") is True
+    assert settings_from_config(base, "americas").console.allows_apply("americas") is False
+    opened = settings_from_config({**base, "console": {"allowApply": True}}, "americas")
+    assert opened.console.allows_apply("americas") is True
+    closed = settings_from_config({**base, "console": {"allowApply": False}}, "local")
+    assert closed.console.allows_apply("local") is False
