@@ -43,6 +43,8 @@ def main() -> None:
     if missing:
         sys.exit(f"missing {missing}: run scripts/setup first")
     with tempfile.TemporaryDirectory() as tmp:
+        for name in ("a", "b", "c"):
+            (Path(tmp) / name).mkdir()
         stacks: list[LocalStack] = []
         try:
             first = LocalStack.create(Path(tmp) / "a")
