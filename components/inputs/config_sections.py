@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, SecretStr, Tag, field_validator, model_validator
@@ -154,12 +155,33 @@ class Autoscaling(Section):
     min_replicas: Annotated[int, Field(ge=1)] = 1
     max_replicas: Annotated[int, Field(ge=1)] = 3
     target_cpu_utilization_percentage: Annotated[int, Field(ge=1, le=100, alias="targetCPUUtilizationPercentage")] = 70
+    # The HPA's scale-down stabilization window (`behavior.scaleDown.stabilizationWindowSeconds`);
+    # unset keeps Kubernetes' default (300 s), which damps flapping. Tests shorten it to see a scale-in.
+    scale_down_stabilization_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Autoscaling:
         if self.max_replicas < self.min_replicas:
             raise ValueError(f"maxReplicas ({self.max_replicas}) must be >= minReplicas ({self.min_replicas})")
         return self
+
+
+class Observability(Section):
+    """Where `status` reads request metrics: a Prometheus-compatible HTTP API that scrapes the router."""
+
+    prometheus: str | None = None
+
+    @field_validator("prometheus")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                f"must be the metrics server's base URL, like http://prometheus.monitoring:9090 (got {value!r})"
+            )
+        return value.rstrip("/")
 
 
 class GatewayRef(Section):

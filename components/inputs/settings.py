@@ -18,6 +18,7 @@ from components.inputs.aliases import AliasConfig, AliasTarget
 from components.inputs.config_sections import (
     Autoscaling,
     NetworkPolicy,
+    Observability,
     RegistryAuth,
     RegistryPullAuth,
     Replicas,
@@ -99,6 +100,7 @@ class StackSettings(PlanInput):
     basic_auth: dict[str, SecretStr] | None = None
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
+    observability: Observability = Field(default_factory=Observability)
 
     @field_validator("owner", "project", "deployment")
     @classmethod
@@ -200,6 +202,7 @@ OPTIONAL_KEYS = frozenset(
         "buildNetwork",
         "basicAuth",
         "routing",
+        "observability",
     }
 )
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())

@@ -83,6 +83,7 @@ class DeploymentVersion(pulumi.ComponentResource):
                 min_replicas=replicas.min,
                 max_replicas=replicas.max,
                 target_cpu=s.autoscaling.target_cpu_utilization_percentage,
+                scale_down_stabilization=s.autoscaling.scale_down_stabilization_seconds,
                 pull_secret=args.pull_secret,
                 secret_env=args.secret_env,
                 env_secret=naming.env_secret_name(s.deployment, plan.name) if args.secret_env else None,

@@ -34,6 +34,18 @@ def test_pulumi_yaml_defaults_mean_unset() -> None:
     assert settings.namespace == "mnist-americas"
     assert (settings.autoscaling.min_replicas, settings.autoscaling.max_replicas) == (1, 3)
     assert settings.autoscaling.target_cpu_utilization_percentage == 70
+    assert settings.autoscaling.scale_down_stabilization_seconds is None
+    assert settings.observability.prometheus is None
+
+
+def test_observability_prometheus_is_a_base_url() -> None:
+    base = {"owner": "acme", "project": "mnist", "registry": "r.example.com/x", "target": {"kubeconfig": "k"}}
+    for given, kept in [
+        ("http://127.0.0.1:8428", "http://127.0.0.1:8428"),
+        ("https://prometheus.example.com/prom/", "https://prometheus.example.com/prom"),
+    ]:
+        settings = settings_from_config({**base, "observability": {"prometheus": given}}, "s")
+        assert settings.observability.prometheus == kept
 
 
 def test_registry_server_is_what_docker_login_expects() -> None:
