@@ -28,6 +28,7 @@ from components.inputs.config_sections import (
     Version,
 )
 from components.inputs.errors import ConfigError, pydantic_location
+from components.inputs.rollout import RolloutConfig
 
 
 class PlanInput(Section):
@@ -101,6 +102,7 @@ class StackSettings(PlanInput):
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
     observability: Observability = Field(default_factory=Observability)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
 
     @field_validator("owner", "project", "deployment")
     @classmethod
@@ -155,6 +157,19 @@ class StackSettings(PlanInput):
         return self
 
     @model_validator(mode="after")
+    def _rollout_aliases(self) -> StackSettings:
+        # A policy for an alias that does not exist is a typo that would silently not apply.
+        unknown = [alias for alias in self.rollout.aliases if alias not in self.aliases]
+        if unknown:
+            raise ValueError(
+                "\n".join(
+                    f"rollout.aliases.{alias}: no such alias; name one of: {', '.join(self.aliases) or '(no aliases)'}"
+                    for alias in unknown
+                )
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_pull_credential(self) -> StackSettings:
         if self.registry_pull_auth is not None and self.registry_auth is not None and self.registry_auth.used_for_pull:
             raise ValueError(
@@ -203,6 +218,7 @@ OPTIONAL_KEYS = frozenset(
         "basicAuth",
         "routing",
         "observability",
+        "rollout",
     }
 )
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())
