@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from components.cli import alias, call, lint, preview_summary, version
+from components.cli import alias, call, lint, logs, preview_summary, status, version
 from components.stacks.errors import ToolError
 
 
@@ -17,10 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m components",
         description="Valohai-style deployments: check valohai.yaml, create versions, move aliases, "
-        "summarize previews, call endpoints. `<command> --help` describes each.",
+        "summarize previews, call endpoints, watch status and logs. `<command> --help` describes each.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
-    for module in (lint, version, alias, preview_summary, call):
+    for module in (lint, version, alias, preview_summary, call, status, logs):
         module.register(commands)
     return parser
 

@@ -113,6 +113,22 @@ class Pulumi:
             )
         return result.stdout
 
+    def stack_names(self) -> list[str]:
+        """The stacks of this project in the current backend (`pulumi stack ls`)."""
+        result = subprocess.run(
+            ["pulumi", "stack", "ls", "--json", "--non-interactive"],
+            cwd=self.project_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=os.environ | {"PULUMI_SKIP_UPDATE_CHECK": "true"},
+        )
+        try:
+            listed = json.loads(result.stdout) if result.returncode == 0 else []
+        except ValueError:
+            listed = []
+        return [str(item.get("name")) for item in listed if isinstance(item, dict)]
+
     def read_config(self) -> StackConfig:
         progress(f"reading the config of stack '{self.stack}'")
         raw: dict[str, Any] = json.loads(self.run("config", "--json") or "{}")

@@ -1,0 +1,51 @@
+"""memory-hog: a test endpoint that holds as much memory as asked, to be killed by its memory limit.
+
+GET /allocate?mb=N keeps N MiB more (touched, so the kernel counts it); GET anything else answers ok.
+Each request is logged to stdout, like a server's access log. Integration tests copy it into their
+scratch project with a `memory-hog` entry in valohai.yaml (tests/integration/observe_project.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+HELD: list[bytearray] = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path.rstrip("/").endswith("/allocate"):
+            megabytes = int(parse_qs(url.query).get("mb", ["0"])[0])
+            block = bytearray(megabytes * 1024 * 1024)
+            # Write every page, so the memory is resident and counted against the limit.
+            for offset in range(0, len(block), 4096):
+                block[offset] = 1
+            HELD.append(block)
+        body = json.dumps({"heldMiB": sum(len(b) for b in HELD) // (1024 * 1024)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        print(f"{self.address_string()} - {format % args}", file=sys.stdout, flush=True)
+
+
+def main() -> None:
+    # Inside a pod every interface is the pod's own.
+    server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8000"))), Handler)
+    server.daemon_threads = True
+    print(f"memory-hog listening on {server.server_address}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
