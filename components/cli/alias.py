@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from components.cli import promote
 from components.cli.common import add_stack_arguments, next_step
 from components.inputs.aliases import AliasTarget, describe
+from components.stacks import alias_config
 from components.stacks.errors import ToolError
-from components.stacks.stack_config import Pulumi, find_project_dir, validate
+from components.stacks.stack_config import Pulumi, find_project_dir
 
 
 def parse_targets(items: list[str]) -> str | dict[str, int]:
@@ -50,19 +52,17 @@ def with_mirror(target: str | dict[str, int], mirror: str | None) -> Any:
 def set_alias(args: argparse.Namespace) -> int:
     pulumi = Pulumi(find_project_dir(args.cwd), args.stack)
     config = pulumi.read_config()
-    aliases = config.rewritable("aliases")
     target = with_mirror(parse_targets(args.targets), args.mirror)
-    before = aliases.get(args.alias)
-    if before is not None and AliasTarget.of(before) == AliasTarget.of(target):
+    before = alias_config.configured(config, args.alias)
+    if before is not None and before == AliasTarget.of(target):
         print(f"Stack '{args.stack}': alias {args.alias} already points to {describe(target)}; nothing to change")
         return 0
-    aliases[args.alias] = target
-    validate(config, config.values | {"aliases": aliases})
     change = f"{args.alias}: {describe(before)} → {describe(target)}"
     if args.dry_run:
+        alias_config.check(config, args.alias, target)
         print(f"Stack '{args.stack}' (dry run, nothing written): {change}")
         return 0
-    pulumi.write(config, {"aliases": aliases})
+    alias_config.write(pulumi, config, args.alias, target)
     print(f"Stack '{args.stack}': {change}")
     print(next_step(args.stack))
     return 0
@@ -82,7 +82,7 @@ def list_aliases(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("alias", help="point an alias at a version, or list aliases")
-    sub = parser.add_subparsers(dest="alias_command", required=True, metavar="{set,list}")
+    sub = parser.add_subparsers(dest="alias_command", required=True, metavar="{set,list,promote}")
     set_parser = sub.add_parser(
         "set",
         help="point ALIAS at a version, or split it: VERSION=WEIGHT VERSION=WEIGHT",
@@ -104,3 +104,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     list_parser = sub.add_parser("list", help="the stack's aliases and where they point")
     add_stack_arguments(list_parser)
     list_parser.set_defaults(run=list_aliases)
+    promote.register(sub)

@@ -17,6 +17,7 @@ summary all read the policy through `RolloutConfig.policy(alias)`.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -61,8 +62,10 @@ Ratio = Annotated[float, Field(ge=0, le=1)]
 
 def _check_steps(steps: list[int]) -> list[int]:
     if any(step < 1 or step > 99 for step in steps):
-        raise ValueError(f"each step is the new version's share in percent, 1 to 99 (got {steps}); 100 follows the last")
-    if any(later <= earlier for earlier, later in zip(steps, steps[1:], strict=False)):
+        raise ValueError(
+            f"each step is the new version's share in percent, 1 to 99 (got {steps}); 100 follows the last"
+        )
+    if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
         raise ValueError(f"steps must increase (got {steps})")
     return steps
 

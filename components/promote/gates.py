@@ -99,6 +99,16 @@ def judge(figures: Figures, policy: RolloutPolicy, baseline_restarts: int, *, fi
         _p95(figures.new, policy, final),
         _pods_ready(figures.pods),
         _restarts(figures.pods, baseline_restarts),
+        *_readable(figures, final),
+    ]
+
+
+def _readable(figures: Figures, final: bool) -> list[Check]:
+    """A source that cannot be read leaves the version unjudged: wait for it, then fail at the bake's end."""
+    if not figures.problems:
+        return []
+    return [
+        Check("figures-readable", "fail" if final else "waiting", "unreadable", "readable", "; ".join(figures.problems))
     ]
 
 

@@ -1,0 +1,113 @@
+"""The figures a bake judges, read from the stack's status (`components/observe`): the requests the
+new and the previous versions got through the alias, the new version's latency, and its pods.
+
+    readings = StatusReadings(reader, alias="production", version="20181003.0", previous=("20181002.0",))
+    figures = readings.read(window_seconds=42)
+
+`figures_from_status` is pure: the bake's tests hand it statuses built in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from components.observe.figures import Traffic
+from components.observe.model import StackStatus, Termination, Workload
+from components.observe.status import StatusReader
+from components.promote.gates import Figures, PodHealth, Requests
+
+
+class Readings(Protocol):
+    """One reading of the bake's figures over the last `window_seconds`."""
+
+    def read(self, window_seconds: int) -> Figures: ...
+
+
+def requests_of(traffic: Traffic | None) -> Requests:
+    if traffic is None:
+        return Requests()
+    latency = max((count for _, count in traffic.buckets), default=0.0)
+    return Requests(traffic.requests, traffic.errors, traffic.p95_seconds, latency)
+
+
+def pod_health(workloads: Iterable[tuple[str, Workload | None]], seen_ready: set[str]) -> PodHealth:
+    """The new version's pods over its endpoints; `seen_ready` (pods Ready at an earlier reading of this
+    bake) grows as pods come up, so a pod that was Ready and no longer is counts as unready, while a
+    pod still starting (the HPA adding one) does not."""
+    total = ready = restarts = 0
+    unready: list[str] = []
+    without: list[str] = []
+    ended = []
+    for endpoint, workload in workloads:
+        if workload is None or not any(pod.ready for pod in workload.pods):
+            without.append(endpoint)
+        for pod in workload.pods if workload else ():
+            total += 1
+            restarts += pod.restarts
+            if pod.ready:
+                ready += 1
+                seen_ready.add(pod.name)
+            elif pod.name in seen_ready:
+                unready.append(pod.name)
+        if workload is not None and workload.last_termination is not None:
+            ended.append(workload.last_termination)
+    last = max(ended, key=lambda t: t.finished_at or "", default=None)
+    return PodHealth(
+        total=total,
+        ready=ready,
+        restarts=restarts,
+        unready=tuple(sorted(unready)),
+        last_termination=_termination(last),
+        endpoints_without_ready=tuple(without),
+    )
+
+
+def figures_from_status(
+    status: StackStatus,
+    alias: str,
+    version: str,
+    previous: Iterable[str],
+    seen_ready: set[str],
+) -> Figures:
+    """The bake's figures from one status reading (its window: since the bake began)."""
+    alias_status = status.aliases.get(alias)
+    problems = [p.message for p in status.problems if p.kind == "unreadable"]
+    routed = alias_status.versions if alias_status else {}
+    new_version = status.versions.get(version)
+    endpoints = new_version.endpoints if new_version else {}
+    # Latency is measured per version, not per (alias, version): it includes the version's own URL.
+    latency = Traffic.merge(status.window_seconds, (e.traffic for e in endpoints.values() if e.traffic))
+    pair = routed.get(version)
+    through_alias = pair is not None
+    if pair is None:
+        pair = Traffic.merge(status.window_seconds, (e.traffic for e in endpoints.values() if e.traffic))
+    new = requests_of(pair)
+    measured = requests_of(latency)
+    new = Requests(new.count, new.errors, measured.p95_seconds, measured.latency_count)
+    before = Traffic.merge(status.window_seconds, (t for v, t in routed.items() if v in set(previous) and t))
+    pods = pod_health(((e, s.workload) for e, s in endpoints.items()), seen_ready)
+    return Figures(status.window_seconds, new, requests_of(before), pods, through_alias, tuple(problems))
+
+
+def _termination(ended: Termination | None) -> str | None:
+    if ended is None:
+        return None
+    code = f" (exit {ended.exit_code})" if ended.exit_code is not None else ""
+    return f"{ended.pod}: {ended.reason}{code}"
+
+
+@dataclass
+class StatusReadings:
+    """Readings through `StatusReader` (the cluster and the metrics server, clients kept between readings)."""
+
+    reader: StatusReader
+    alias: str
+    version: str
+    previous: tuple[str, ...]
+    seen_ready: set[str] = field(default_factory=set)
+
+    def read(self, window_seconds: int) -> Figures:
+        status = self.reader.read(max(1, window_seconds))
+        return figures_from_status(status, self.alias, self.version, self.previous, self.seen_ready)
