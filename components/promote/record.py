@@ -101,7 +101,7 @@ class Rollout:
         except (ValueError, KeyError, TypeError):
             raise ToolError(
                 f"stack tag {TAG} holds {value!r}, which is not a promotion record; "
-                f"remove it with `pulumi stack tag rm {TAG}` once the alias points where it should"
+                f"empty it with `pulumi stack tag set {TAG} ''` once the alias points where it should"
             ) from None
 
 
@@ -127,4 +127,6 @@ class TagStore:
         updates.set_tag(self.pulumi, TAG, rollout.to_tag())
 
     def clear(self) -> None:
-        updates.remove_tag(self.pulumi, TAG)
+        # Emptied rather than removed: the file backend cannot remove a stack's last tag (it skips
+        # writing an empty tag set), and an empty record reads as "no promotion under way".
+        updates.set_tag(self.pulumi, TAG, "")

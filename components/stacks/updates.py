@@ -1,4 +1,4 @@
-"""`pulumi up` and `pulumi preview --json` of a stack, and its tags, through the Pulumi CLI.
+"""`pulumi up` of a stack, and its tags, through the Pulumi CLI.
 
 `up` survives Ctrl-C: the terminal sends SIGINT to Pulumi too, which then stops starting new
 operations and finishes the ones in flight; killing it instead (what `subprocess.run` does a
@@ -15,7 +15,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from components.stacks.errors import ToolError
 from components.stacks.stack_config import Pulumi
@@ -65,12 +64,6 @@ def up(pulumi: Pulumi, *, on_line: Callable[[str], None] | None = None) -> UpRes
     return UpResult(time.monotonic() - started, "\n".join(tail))
 
 
-def preview(pulumi: Pulumi) -> dict[str, Any]:
-    """`pulumi preview --json` of the stack as it is configured now."""
-    document = json.loads(pulumi.run("preview", "--json") or "{}")
-    return document if isinstance(document, dict) else {}
-
-
 def tags(pulumi: Pulumi) -> dict[str, str]:
     """The stack's tags (Pulumi Cloud and the file/S3 backends keep them beside the state)."""
     raw = json.loads(pulumi.run("stack", "tag", "ls", "--json") or "{}")
@@ -79,7 +72,3 @@ def tags(pulumi: Pulumi) -> dict[str, str]:
 
 def set_tag(pulumi: Pulumi, name: str, value: str) -> None:
     pulumi.run("stack", "tag", "set", name, value)
-
-
-def remove_tag(pulumi: Pulumi, name: str) -> None:
-    pulumi.run("stack", "tag", "rm", name)
