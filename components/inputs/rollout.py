@@ -100,10 +100,11 @@ class RolloutPolicy(_Section):
         if not self.guarded:
             return "moves at once (rollout steps: [])"
         return (
-            f"{shares}, {format_duration(self.bake)} bake per step; rolled back when its 5xx share is above "
-            f"{self.max_error_ratio:.2%} (or above the previous version's + {self.max_error_ratio_increase:.2%}), "
-            f"p95 above {format_duration(self.max_p95)}, a pod restarts or turns unready, "
-            f"or it gets fewer than {self.min_requests} requests in a bake"
+            f"{shares}, {format_duration(self.bake)} bake per step; rolled back on 5xx above "
+            f"{self.max_error_ratio * 100:g}% (or above the previous version's "
+            f"+ {self.max_error_ratio_increase * 100:g}%), "
+            f"p95 above {format_duration(self.max_p95)}, a pod restart or unready pod, "
+            f"or fewer than {self.min_requests} requests in a bake"
         )
 
 
