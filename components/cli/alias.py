@@ -59,10 +59,10 @@ def set_alias(args: argparse.Namespace) -> int:
         return 0
     change = f"{args.alias}: {describe(before)} → {describe(target)}"
     if args.dry_run:
-        alias_config.check(config, args.alias, target)
+        alias_config.check(config, {args.alias: target})
         print(f"Stack '{args.stack}' (dry run, nothing written): {change}")
         return 0
-    alias_config.write(pulumi, config, args.alias, target)
+    alias_config.write(pulumi, config, {args.alias: target})
     print(f"Stack '{args.stack}': {change}")
     print(next_step(args.stack))
     return 0

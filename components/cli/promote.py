@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
 from components.cli.common import add_stack_arguments, open_stack
 from components.inputs.errors import ConfigError
-from components.inputs.rollout import RolloutPolicy, format_duration
-from components.inputs.settings import settings_from_config
-from components.promote.promotion import Promotion
+from components.inputs.rollout import RolloutPolicy, format_duration, promoted_version
+from components.inputs.settings import StackSettings, settings_from_config
+from components.promote.promotion import Outcome, Promotion, PromotionFailed
 from components.promote.pulumi_stack import PulumiStack, SystemClock
 from components.promote.record import TAG, TagStore
 from components.stacks.errors import ToolError
@@ -42,15 +43,19 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {field: getattr(args, field) for field in OPTIONS}
 
 
-def policy_for(values: dict[str, Any], stack: str, alias: str, given: dict[str, Any]) -> RolloutPolicy:
-    """The alias's `rollout` policy from config, with the options given on the command line on top."""
+def checked_settings(values: dict[str, Any], stack: str) -> StackSettings:
     try:
-        settings = settings_from_config(values, stack)
+        return settings_from_config(values, stack)
     except ConfigError as err:
         raise ToolError(
             ["alias promote: the stack's config does not pass the program's checks:"]
             + [f"  {problem}" for problem in err.problems]
         ) from None
+
+
+def policy_for(values: dict[str, Any], stack: str, alias: str, given: dict[str, Any]) -> RolloutPolicy:
+    """The alias's `rollout` policy from config, with the options given on the command line on top."""
+    settings = checked_settings(values, stack)
     if alias not in settings.aliases:
         raise ToolError(
             f"alias promote: stack '{stack}' has no alias '{alias}'; name one of: {', '.join(settings.aliases)}"
@@ -63,24 +68,47 @@ def policy_for(values: dict[str, Any], stack: str, alias: str, given: dict[str, 
         ) from None
 
 
+def moved_aliases(stack: PulumiStack, given: dict[str, Any]) -> dict[str, tuple[str, RolloutPolicy]]:
+    """Aliases config moves to one version (from where they are deployed) whose policy is guarded."""
+    config = stack.config
+    settings = checked_settings(config.values, config.short_stack)
+    moves = {}
+    for alias in settings.aliases:
+        version = promoted_version(stack.deployed(alias), stack.configured(alias))
+        if version is None:
+            continue
+        policy = policy_for(config.values, config.short_stack, alias, given)
+        if policy.guarded:
+            moves[alias] = (version, policy)
+    return moves
+
+
 def _option(location: tuple[int | str, ...]) -> str:
     field = str(location[0]) if location else "rollout"
     return OPTIONS.get(field, field)
 
 
 def promote(args: argparse.Namespace) -> int:
-    if not args.abort and (args.alias is None or args.version is None):
+    alias: str | None = args.alias
+    version: str | None = args.version
+    if (args.abort or args.moved) and alias is not None:
+        raise ToolError(f"alias promote: {'--abort' if args.abort else '--moved'} takes no ALIAS or VERSION")
+    if not (args.abort or args.moved) and (alias is None or version is None):
         raise ToolError("alias promote: name ALIAS and VERSION (or pass --abort to undo a promotion under way)")
-    if args.abort and args.version is not None:
-        raise ToolError("alias promote: --abort takes no VERSION; it returns the promotion under way to its start")
     pulumi, config = open_stack(args)
-    policy = None if args.abort else policy_for(config.values, config.short_stack, args.alias, overrides(args))
+    if args.abort or args.moved:
+        stack = PulumiStack(pulumi, config)
+        promotion = Promotion(stack, TagStore(pulumi), SystemClock(), _say)
+        return _interruptible(args, lambda: promotion.abort() if args.abort else _run_moved(args, stack, promotion))
+    assert alias is not None and version is not None
+    policy = policy_for(config.values, config.short_stack, alias, overrides(args))
     promotion = Promotion(PulumiStack(pulumi, config), TagStore(pulumi), SystemClock(), _say)
+    return _interruptible(args, lambda: _times(promotion.run(alias, version, policy, from_deployed=args.from_deployed)))
+
+
+def _interruptible(args: argparse.Namespace, run: Callable[[], object]) -> int:
     try:
-        if policy is None:
-            promotion.abort()
-            return 0
-        outcome = promotion.run(args.alias, args.version, policy, from_deployed=args.from_deployed)
+        run()
     except KeyboardInterrupt:
         print(
             f"interrupted: the promotion is recorded in stack tag {TAG}; run the same command to resume it, "
@@ -88,10 +116,34 @@ def promote(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    return 0
+
+
+def _run_moved(args: argparse.Namespace, stack: PulumiStack, promotion: Promotion) -> None:
+    moves = moved_aliases(stack, overrides(args))
+    if not moves:
+        _say(f"==> stack '{args.stack}': no alias moves to one version with guarded steps; nothing to promote")
+        return
+    try:
+        for outcome in promotion.run_moved(moves):
+            _times(outcome)
+    except PromotionFailed as failure:
+        alias = next((a for a in moves if f"{a} is back on" in "\n".join(failure.problems)), None)
+        if alias is not None:
+            version = moves[alias][0]
+            start = stack.deployed(alias)
+            failure.problems.append(
+                f"revert the change moving {alias} to {version} (Pulumi.{stack.config.short_stack}.yaml: "
+                f"aliases.{alias} back to {start.describe() if start else 'its previous target'}), "
+                "or the next deploy tries this promotion again"
+            )
+        raise
+
+
+def _times(outcome: Outcome) -> None:
     for step in outcome.steps:
         bake = f", baked {format_duration(max(1.0, round(step.bake_seconds)))}" if step.bake_seconds else ""
-        print(f"    {step.share}%: applied in {step.apply_seconds:.1f}s{bake}")
-    return 0
+        _say(f"    {outcome.alias} {step.share}%: applied in {step.apply_seconds:.1f}s{bake}")
 
 
 def _say(line: str) -> None:
@@ -131,6 +183,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="start from where the last pulumi up left the alias (stack outputs), setting config back to it first: "
         "what a deploy job does when a merged change moves an alias",
+    )
+    parser.add_argument(
+        "--moved",
+        action="store_true",
+        help="promote every alias the stack's config moves to one version, from where it is deployed, with its "
+        "configured policy; the rest of the change is deployed first with those aliases held (the deploy workflow)",
     )
     parser.add_argument(
         "--abort", action="store_true", help="return the promotion under way to where it started, then stop"

@@ -164,6 +164,13 @@ def step_target(start: AliasTarget, version: str, share: int) -> AliasTarget:
     return AliasTarget.of({version: share, **{v: p for v, p in parts.items() if p > 0}})
 
 
+def promoted_version(before: AliasTarget | None, after: AliasTarget | None) -> str | None:
+    """The version a move hands all of an existing alias's traffic to: a promotion (`alias promote`)."""
+    if before is None or after is None or after.mirror is not None or len(after.weights) != 1 or before == after:
+        return None
+    return next(iter(after.weights))
+
+
 def start_share(start: AliasTarget, version: str) -> int:
     return start.weights.get(version, 0)
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from components.inputs import naming
 from components.inputs.aliases import AliasTarget, describe
-from components.inputs.rollout import RolloutConfig, start_share
+from components.inputs.rollout import RolloutConfig, promoted_version, start_share
 from components.previews.steps import REPLACEMENT_HALVES, STACK, Step, as_int, dig, json_config
 
 # Route objects: Ingresses today, Gateway API routes in gateway mode.
@@ -168,14 +168,6 @@ def alias_changes(moves: list[Move]) -> list[str]:
         f"`{alias}`{_alias_tag(before, after)}: {describe(before)} → {describe(after)}"
         for alias, before, after in moves
     ]
-
-
-def promoted_version(before: AliasTarget | None, after: AliasTarget | None) -> str | None:
-    """The version a move hands all traffic to, when it is a promotion (`alias promote` does those)."""
-    if before is None or after is None or after.mirror is not None or len(after.weights) != 1:
-        return None
-    version = next(iter(after.weights))
-    return None if before == after else version
 
 
 def promotions(document: dict[str, Any], moves: list[Move], project: str) -> list[str]:

@@ -12,7 +12,7 @@ never disagree without the record saying so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,8 +40,8 @@ class Stack(Protocol):
 
     def deployed_versions(self) -> set[str]: ...
 
-    def apply(self, alias: str, target: AliasTarget) -> float:
-        """The checked config write of `alias set`, then `pulumi up`; the seconds it took."""
+    def apply(self, targets: Mapping[str, AliasTarget]) -> float:
+        """The checked config write of `alias set` for each alias, then one `pulumi up`; the seconds it took."""
         ...
 
     def readings(self, alias: str, version: str, previous: tuple[str, ...]) -> Readings: ...
@@ -95,6 +95,23 @@ class Promotion:
         )
         return self._steps(record, policy, 0)
 
+    def run_moved(self, moves: Mapping[str, tuple[str, RolloutPolicy]]) -> list[Outcome]:
+        """What a deploy does when config moves aliases (alias -> (version, policy)): every moved alias is
+        held where it is deployed for one `pulumi up` of the rest of the change, then promoted in turn."""
+        record = self.store.read()
+        if record is not None:
+            self._finish_interrupted(record)
+        held = {alias: self._held(alias) for alias in moves}
+        self.say(f"==> deploying the change with {', '.join(moves)} held where deployed, then promoting each")
+        self.stack.apply(held)
+        return [self.run(alias, version, policy) for alias, (version, policy) in moves.items()]
+
+    def _held(self, alias: str) -> AliasTarget:
+        deployed = self.stack.deployed(alias)
+        if deployed is None:
+            raise ToolError(f"alias promote: stack '{self.stack.name}' has no deployed alias '{alias}' to promote from")
+        return deployed
+
     def abort(self) -> None:
         """Return the alias of a promotion under way to where it started."""
         record = self.store.read()
@@ -118,7 +135,7 @@ class Promotion:
         if from_deployed:
             if self.stack.configured(alias) != deployed:
                 self.say(f"==> {alias}: config back to the deployed {deployed.describe()} before promoting")
-                self.stack.apply(alias, deployed)
+                self.stack.apply({alias: deployed})
             return self._movable(alias, version, deployed)
         configured = self.stack.configured(alias)
         if configured != deployed:
@@ -146,7 +163,7 @@ class Promotion:
             target = record.target()
             self.store.write(record)
             self.say(f"==> step {step + 1} of {len(record.shares)}: {record.alias} → {target.describe()}")
-            applied = self.stack.apply(record.alias, target)
+            applied = self.stack.apply({record.alias: target})
             last = step == len(record.shares) - 1
             if last:
                 times.append(StepTime(record.shares[step], applied, 0.0))
@@ -175,7 +192,7 @@ class Promotion:
         self.store.write(record.at(record.step, "rollback"))
         reason = summary(result.checks)
         self.say(f"==> breach at {record.where()}: {reason}; returning {record.alias} to {record.start.describe()}")
-        self.stack.apply(record.alias, record.start)
+        self.stack.apply({record.alias: record.start})
         self.store.clear()
         took = self.clock.now() - result.at
         raise PromotionFailed(
@@ -194,6 +211,6 @@ class Promotion:
             f"returning {record.alias} to {record.start.describe()}"
         )
         self.store.write(record.at(record.step, "rollback"))
-        self.stack.apply(record.alias, record.start)
+        self.stack.apply({record.alias: record.start})
         self.store.clear()
         self.say(f"==> {record.alias} is back on {record.start.describe()} (config and cluster)")

@@ -4,6 +4,7 @@ and readings from its cluster and metrics server."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from components.inputs.aliases import AliasTarget
@@ -32,11 +33,13 @@ class PulumiStack:
     def deployed_versions(self) -> set[str]:
         return set(self.outputs.get("images") or {})
 
-    def apply(self, alias: str, target: AliasTarget) -> float:
+    def apply(self, targets: Mapping[str, AliasTarget]) -> float:
         started = time.monotonic()
-        if self.configured(alias) != target:
-            self.config = alias_config.write(self.pulumi, self.config, alias, target.to_config())
-        progress(f"pulumi up of stack '{self.name}' ({alias} → {target.describe()})")
+        changed = {alias: t.to_config() for alias, t in targets.items() if self.configured(alias) != t}
+        if changed:
+            self.config = alias_config.write(self.pulumi, self.config, changed)
+        moves = ", ".join(f"{alias} → {t.describe()}" for alias, t in targets.items())
+        progress(f"pulumi up of stack '{self.name}' ({moves})")
         updates.up(self.pulumi)
         self.outputs = self.pulumi.outputs()
         return time.monotonic() - started

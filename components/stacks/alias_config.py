@@ -7,6 +7,7 @@ nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from components.inputs.aliases import AliasTarget
@@ -19,17 +20,17 @@ def configured(config: StackConfig, alias: str) -> AliasTarget | None:
     return None if value is None else AliasTarget.of(value)
 
 
-def check(config: StackConfig, alias: str, target: Any) -> dict[str, Any]:
-    """The `aliases` value with `alias` pointing at `target` (any alias form), checked by the program."""
+def check(config: StackConfig, targets: Mapping[str, Any]) -> dict[str, Any]:
+    """The `aliases` value with each alias pointing at its target (any alias form), checked by the program."""
     aliases = config.rewritable("aliases")
-    aliases[alias] = target
+    aliases.update(targets)
     validate(config, config.values | {"aliases": aliases})
     return aliases
 
 
-def write(pulumi: Pulumi, config: StackConfig, alias: str, target: Any) -> StackConfig:
-    """Check, then write `alias: target` (`pulumi config set-all`); the config as it now is."""
-    aliases = check(config, alias, target)
+def write(pulumi: Pulumi, config: StackConfig, targets: Mapping[str, Any]) -> StackConfig:
+    """Check, then write every `alias: target` in one `pulumi config set-all`; the config as it now is."""
+    aliases = check(config, targets)
     pulumi.write(config, {"aliases": aliases})
     config.values = config.values | {"aliases": aliases}
     return config

@@ -7,12 +7,14 @@ Pulumi/cluster side and the metrics are fakes, so each decision the promotion ma
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pytest
+import yaml
 
-from components.cli import main
+from components.cli import build_parser, main
 from components.cli.promote import parse_steps, policy_for
 from components.inputs.aliases import AliasTarget
 from components.inputs.errors import ConfigError
@@ -25,7 +27,7 @@ from components.promote.promotion import Promotion, PromotionFailed
 from components.promote.readings import figures_from_status
 from components.promote.record import MAX_TAG_VALUE, Rollout
 from components.stacks.errors import ToolError
-from tests.harness import V1, V2, V3, base_config
+from tests.harness import ROOT, V1, V2, V3, base_config
 
 POLICY = RolloutPolicy(steps=[10, 50], bake=60, min_requests=100)
 
@@ -268,7 +270,8 @@ class FakeStack:
     def deployed_versions(self) -> set[str]:
         return {V1, V2, V3}
 
-    def apply(self, alias: str, target: AliasTarget) -> float:
+    def apply(self, targets: Mapping[str, AliasTarget]) -> float:
+        target = targets["production"]
         self.config = target
         if self.fail_apply_at is not None and len(self.applied) == self.fail_apply_at:
             raise Interrupt
@@ -411,6 +414,14 @@ def test_from_deployed_starts_where_the_last_up_left_the_alias() -> None:
     assert stack.applied == [{V1: 100}, {V2: 10, V1: 90}, {V2: 50, V1: 50}, {V2: 100}]
 
 
+def test_a_deploy_holds_moved_aliases_for_the_rest_of_the_change_then_promotes_them() -> None:
+    stack = FakeStack(FakeClock(), config=AliasTarget.of(V2))
+    run, store, _ = promotion(stack)
+    run.run_moved({"production": (V2, POLICY)})
+    assert stack.applied == [{V1: 100}, {V2: 10, V1: 90}, {V2: 50, V1: 50}, {V2: 100}]
+    assert store.record is None
+
+
 def test_nothing_to_promote_is_said_plainly() -> None:
     stack = FakeStack(FakeClock(), config=AliasTarget.of(V2), deployed_target=AliasTarget.of(V2))
     run, _, _ = promotion(stack)
@@ -448,7 +459,7 @@ def test_an_unknown_alias_names_the_known_ones() -> None:
             ["production"],
             "error: alias promote: name ALIAS and VERSION (or pass --abort to undo a promotion under way)",
         ),
-        (["--abort", "production", V2], "error: alias promote: --abort takes no VERSION"),
+        (["--abort", "production", V2], "error: alias promote: --abort takes no ALIAS or VERSION"),
     ],
 )
 def test_missing_or_extra_arguments_are_one_line(
@@ -457,3 +468,15 @@ def test_missing_or_extra_arguments_are_one_line(
     assert main(["alias", "promote", "--stack", "local", *argv]) == 1
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_the_deploy_job_promotes_moved_aliases_before_its_pulumi_up() -> None:
+    steps = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())["jobs"]["up"]["steps"]
+    runs = [str(step.get("run", "")) for step in steps]
+    promote = next(i for i, run in enumerate(runs) if "alias promote" in run)
+    up = next(i for i, run in enumerate(runs) if run.startswith("pulumi up"))
+    assert promote < up
+    argv = shlex.split(runs[promote].replace("${{ matrix.stack }}", "americas"))
+    assert argv[:3] == [".venv/bin/python", "-m", "components"]
+    args = build_parser().parse_args(argv[3:])
+    assert (args.stack, args.moved, args.alias) == ("americas", True, None)
