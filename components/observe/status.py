@@ -57,33 +57,18 @@ class StatusReader:
     _prometheus: Prometheus | None = field(default=None, init=False)
 
     def read(self, window_seconds: int) -> StackStatus:
-        d = self.declared
         read_at = datetime.datetime.now(datetime.UTC)
-        problems = [Problem("config", line) for line in d.config_problems]
-        if not d.deployed:
-            problems.append(
-                Problem("drift", f"stack '{d.stack}' has no outputs: it was never deployed (run pulumi up)")
-            )
-        snapshot, cluster_source = self._snapshot(problems)
-        found = {k: w for k, w in workloads(snapshot).items()} if snapshot else {}
-        services = service_index(snapshot.services, d.version_named) if snapshot else {}
-        routes = _alias_routes(d, snapshot, services) if snapshot else {}
-        report, metrics_source = self._traffic(snapshot, services, window_seconds, problems)
-        versions = self._versions(found, report)
-        aliases = {
-            alias: _alias_status(d, alias, routes.get(alias), report) for alias in dict.fromkeys([*d.aliases, *routes])
-        }
-        problems += drift_problems(d, versions, aliases, cluster_read=snapshot is not None)
-        problems += workload_problems(versions, window_seconds, read_at)
-        problems += route_problems(aliases)
-        return StackStatus(
-            stack=d.stack,
-            namespace=d.namespace,
+        unreadable: list[Problem] = []
+        snapshot, cluster_source = self._snapshot(unreadable)
+        services = service_index(snapshot.services, self.declared.version_named) if snapshot else {}
+        report, metrics_source = self._traffic(snapshot, services, window_seconds, unreadable)
+        return assemble(
+            self.declared,
+            snapshot,
+            report,
             window_seconds=window_seconds,
-            read_at=read_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            versions=versions,
-            aliases=aliases,
-            problems=tuple(problems),
+            read_at=read_at,
+            reading=unreadable,
             sources={"cluster": cluster_source, "metrics": metrics_source},
         )
 
@@ -150,35 +135,71 @@ class StatusReader:
             return None, Source(d.prometheus, str(err))
         return report, Source(d.prometheus)
 
-    def _versions(
-        self, found: Mapping[tuple[str, str], Workload], report: TrafficReport | None
-    ) -> dict[str, VersionStatus]:
-        d = self.declared
-        cluster: dict[str, dict[str, Workload]] = {}
-        for (version_label, endpoint_label), work in found.items():
-            version = d.version_named(version_label)
-            endpoint = next(
-                (e for e in d.endpoints(version) if naming.label_value(e) == endpoint_label), endpoint_label
+
+def assemble(
+    d: Declared,
+    snapshot: Snapshot | None,
+    report: TrafficReport | None,
+    *,
+    window_seconds: int,
+    read_at: datetime.datetime,
+    reading: list[Problem],
+    sources: Mapping[str, Source],
+) -> StackStatus:
+    """The status model from what was read (pure): `snapshot` None when the cluster could not be read,
+    `report` None without metrics; `reading` holds the problems met while reading."""
+    problems = [Problem("config", line) for line in d.config_problems]
+    if not d.deployed:
+        problems.append(Problem("drift", f"stack '{d.stack}' has no outputs: it was never deployed (run pulumi up)"))
+    problems += reading
+    found = workloads(snapshot) if snapshot else {}
+    services = service_index(snapshot.services, d.version_named) if snapshot else {}
+    routes = _alias_routes(d, snapshot, services) if snapshot else {}
+    versions = _versions(d, found, report)
+    aliases = {
+        alias: _alias_status(d, alias, routes.get(alias), report) for alias in dict.fromkeys([*d.aliases, *routes])
+    }
+    problems += drift_problems(d, versions, aliases, cluster_read=snapshot is not None)
+    problems += workload_problems(versions, window_seconds, read_at)
+    problems += route_problems(aliases)
+    return StackStatus(
+        stack=d.stack,
+        namespace=d.namespace,
+        window_seconds=window_seconds,
+        read_at=read_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        versions=versions,
+        aliases=aliases,
+        problems=tuple(problems),
+        sources=dict(sources),
+    )
+
+
+def _versions(
+    d: Declared, found: Mapping[tuple[str, str], Workload], report: TrafficReport | None
+) -> dict[str, VersionStatus]:
+    cluster: dict[str, dict[str, Workload]] = {}
+    for (version_label, endpoint_label), work in found.items():
+        version = d.version_named(version_label)
+        endpoint = next((e for e in d.endpoints(version) if naming.label_value(e) == endpoint_label), endpoint_label)
+        cluster.setdefault(version, {})[endpoint] = work
+    versions = {}
+    for version in dict.fromkeys([*d.versions, *cluster]):
+        in_config = version in d.config_versions
+        planned = d.config_versions.get(version, ())
+        endpoints = {}
+        for endpoint in dict.fromkeys([*d.endpoints(version), *cluster.get(version, {})]):
+            state_image = d.state_images.get(version, {}).get(endpoint)
+            endpoints[endpoint] = EndpointStatus(
+                version=version,
+                endpoint=endpoint,
+                in_config=in_config and (endpoint in planned or not planned),
+                in_state=state_image is not None,
+                state_image=state_image,
+                workload=cluster.get(version, {}).get(endpoint),
+                traffic=report.version(version, endpoint) if report else None,
             )
-            cluster.setdefault(version, {})[endpoint] = work
-        versions = {}
-        for version in dict.fromkeys([*d.versions, *cluster]):
-            in_config = version in d.config_versions
-            planned = d.config_versions.get(version, ())
-            endpoints = {}
-            for endpoint in dict.fromkeys([*d.endpoints(version), *cluster.get(version, {})]):
-                state_image = d.state_images.get(version, {}).get(endpoint)
-                endpoints[endpoint] = EndpointStatus(
-                    version=version,
-                    endpoint=endpoint,
-                    in_config=in_config and (endpoint in planned or not planned),
-                    in_state=state_image is not None,
-                    state_image=state_image,
-                    workload=cluster.get(version, {}).get(endpoint),
-                    traffic=report.version(version, endpoint) if report else None,
-                )
-            versions[version] = VersionStatus(version, in_config, version in d.state_images, endpoints)
-        return versions
+        versions[version] = VersionStatus(version, in_config, version in d.state_images, endpoints)
+    return versions
 
 
 def _alias_routes(d: Declared, snapshot: Snapshot, services: Mapping[str, tuple[str, str]]) -> dict[str, RouteStatus]:

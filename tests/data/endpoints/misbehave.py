@@ -1,19 +1,25 @@
-"""memory-hog: a test endpoint that holds as much memory as asked, to be killed by its memory limit.
+"""misbehave: a test endpoint that fails on request, the ways real endpoints do.
 
-GET /allocate?mb=N keeps N MiB more (touched, so the kernel counts it); GET anything else answers ok.
+    GET .../allocate?mb=N   holds N MiB more (touched, so the kernel counts it): past the container's
+                            memory limit the kernel kills it (OOMKilled)
+    GET .../status/NNN      answers with status NNN (e.g. 500)
+    GET anything else       answers 200
+
 Each request is logged to stdout, like a server's access log. Integration tests copy it into their
-scratch project with a `memory-hog` entry in valohai.yaml (tests/integration/observe_project.py).
+scratch project with a `misbehave` entry in valohai.yaml (tests/integration/observe_project.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 HELD: list[bytearray] = []
+STATUS = re.compile(r"/status/(\d{3})/?$")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -21,6 +27,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
+        status = 200
         if url.path.rstrip("/").endswith("/allocate"):
             megabytes = int(parse_qs(url.query).get("mb", ["0"])[0])
             block = bytearray(megabytes * 1024 * 1024)
@@ -28,8 +35,10 @@ class Handler(BaseHTTPRequestHandler):
             for offset in range(0, len(block), 4096):
                 block[offset] = 1
             HELD.append(block)
-        body = json.dumps({"heldMiB": sum(len(b) for b in HELD) // (1024 * 1024)}).encode()
-        self.send_response(200)
+        elif match := STATUS.search(url.path):
+            status = int(match.group(1))
+        body = json.dumps({"status": status, "heldMiB": sum(len(b) for b in HELD) // (1024 * 1024)}).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -43,7 +52,7 @@ def main() -> None:
     # Inside a pod every interface is the pod's own.
     server = ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8000"))), Handler)
     server.daemon_threads = True
-    print(f"memory-hog listening on {server.server_address}", flush=True)
+    print(f"misbehave listening on {server.server_address}", flush=True)
     server.serve_forever()
 
 
