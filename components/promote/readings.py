@@ -75,20 +75,38 @@ def figures_from_status(
     alias_status = status.aliases.get(alias)
     problems = [p.message for p in status.problems if p.kind == "unreadable"]
     routed = alias_status.versions if alias_status else {}
-    new_version = status.versions.get(version)
-    endpoints = new_version.endpoints if new_version else {}
+    window = status.window_seconds
     # Latency is measured per version, not per (alias, version): it includes the version's own URL.
-    latency = Traffic.merge(status.window_seconds, (e.traffic for e in endpoints.values() if e.traffic))
+    latency = requests_of(_version_traffic(status, version, window))
     pair = routed.get(version)
+    # Without the router's per-alias label, a split's figures are each version's over every route.
     through_alias = pair is not None
-    if pair is None:
-        pair = Traffic.merge(status.window_seconds, (e.traffic for e in endpoints.values() if e.traffic))
-    new = requests_of(pair)
-    measured = requests_of(latency)
-    new = Requests(new.count, new.errors, measured.p95_seconds, measured.latency_count)
-    before = Traffic.merge(status.window_seconds, (t for v, t in routed.items() if v in set(previous) and t))
+    new = requests_of(pair if pair is not None else _version_traffic(status, version, window))
+    before = Traffic.merge(
+        window,
+        (
+            traffic
+            for v in previous
+            if (traffic := routed.get(v) if through_alias else _version_traffic(status, v, window)) is not None
+        ),
+    )
+    endpoints = status.versions[version].endpoints if version in status.versions else {}
     pods = pod_health(((e, s.workload) for e, s in endpoints.items()), seen_ready)
-    return Figures(status.window_seconds, new, requests_of(before), pods, through_alias, tuple(problems))
+    return Figures(
+        window,
+        Requests(new.count, new.errors, latency.p95_seconds, latency.latency_count),
+        requests_of(before),
+        pods,
+        through_alias,
+        tuple(problems),
+    )
+
+
+def _version_traffic(status: StackStatus, version: str, window: float) -> Traffic | None:
+    found = status.versions.get(version)
+    if found is None:
+        return None
+    return Traffic.merge(window, (e.traffic for e in found.endpoints.values() if e.traffic))
 
 
 def _termination(ended: Termination | None) -> str | None:

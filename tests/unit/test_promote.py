@@ -195,6 +195,13 @@ def test_figures_count_the_requests_each_version_got_through_the_alias() -> None
     assert result.through_alias and result.new.p95_seconds == pytest.approx(0.1)  # 95 of 100 under 100ms
 
 
+def test_without_per_alias_counts_each_version_is_judged_on_all_its_requests() -> None:
+    reading = status((Pod("p-1", "Running", True, 0),), None, None)
+    result = figures_from_status(reading, "production", V2, (V1,), set())
+    # The version's own figures (100 requests over its endpoints); V1 has no status here: nothing counted.
+    assert not result.through_alias and (result.new.count, result.previous.count) == (100, 0)
+
+
 def test_a_pod_that_was_ready_and_is_not_counts_as_unready_but_a_starting_one_does_not() -> None:
     seen: set[str] = set()
     figures_from_status(status((Pod("p-1", "Running", True, 0),), None, None), "production", V2, (V1,), seen)
