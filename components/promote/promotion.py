@@ -40,6 +40,10 @@ class Stack(Protocol):
 
     def deployed_versions(self) -> set[str]: ...
 
+    def check(self, alias: str, target: AliasTarget) -> None:
+        """The program's checks on config with `alias` at `target`; raises ToolError, writes nothing."""
+        ...
+
     def apply(self, targets: Mapping[str, AliasTarget]) -> float:
         """The checked config write of `alias set` for each alias, then one `pulumi up`; the seconds it took."""
         ...
@@ -88,6 +92,11 @@ class Promotion:
         start = self._start(alias, version, from_deployed)
         shares = shares_after(policy.steps, start_share(start, version))
         record = Rollout.begin(alias, version, start, shares)
+        # Every step passes the program's checks before the first changes anything (ingress routing
+        # splits two versions only, so a promotion from a split of two is refused here).
+        for step in range(len(shares)):
+            self.stack.check(alias, record.target(step))
+        record.to_tag()
         plan = " → ".join(f"{s}%" for s in shares)
         self.say(
             f"==> promoting {version} on {alias} (now {start.describe()}): {plan}, "

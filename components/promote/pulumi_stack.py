@@ -33,6 +33,9 @@ class PulumiStack:
     def deployed_versions(self) -> set[str]:
         return set(self.outputs.get("images") or {})
 
+    def check(self, alias: str, target: AliasTarget) -> None:
+        alias_config.check(self.config, {alias: target.to_config()})
+
     def apply(self, targets: Mapping[str, AliasTarget]) -> float:
         started = time.monotonic()
         changed = {alias: t.to_config() for alias, t in targets.items() if self.configured(alias) != t}

@@ -74,6 +74,10 @@ def figures_from_status(
     """The bake's figures from one status reading (its window: since the bake began)."""
     alias_status = status.aliases.get(alias)
     problems = [p.message for p in status.problems if p.kind == "unreadable"]
+    metrics = status.sources.get("metrics")
+    if metrics is not None and metrics.error and metrics.error not in problems:
+        # No figures at all (no metrics server configured, or routing whose metrics are not read).
+        problems.append(metrics.error)
     routed = alias_status.versions if alias_status else {}
     window = status.window_seconds
     # Latency is measured per version, not per (alias, version): it includes the version's own URL.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import yaml
@@ -26,7 +27,9 @@ from components.promote.gates import Figures, PodHealth, Requests, judge, summar
 from components.promote.promotion import Promotion, PromotionFailed
 from components.promote.readings import figures_from_status
 from components.promote.record import MAX_TAG_VALUE, Rollout
+from components.stacks import alias_config
 from components.stacks.errors import ToolError
+from components.stacks.stack_config import StackConfig
 from tests.harness import ROOT, V1, V2, V3, base_config
 
 POLICY = RolloutPolicy(steps=[10, 50], bake=60, min_requests=100)
@@ -266,6 +269,7 @@ class FakeStack:
     figures: Callable[[int, int], Figures] = lambda share, seconds: figures()
     applied: list[dict[str, int]] = field(default_factory=list)
     fail_apply_at: int | None = None
+    stack_config: StackConfig | None = None
     name: str = "local"
 
     def configured(self, alias: str) -> AliasTarget | None:
@@ -276,6 +280,11 @@ class FakeStack:
 
     def deployed_versions(self) -> set[str]:
         return {V1, V2, V3}
+
+    def check(self, alias: str, target: AliasTarget) -> None:
+        # The real checks (the program's validation), when the test gives the stack's config.
+        if self.stack_config is not None:
+            alias_config.check(self.stack_config, {alias: target.to_config()})
 
     def apply(self, targets: Mapping[str, AliasTarget]) -> float:
         target = targets["production"]
@@ -427,6 +436,23 @@ def test_a_deploy_holds_moved_aliases_for_the_rest_of_the_change_then_promotes_t
     run.run_moved({"production": (V2, POLICY)})
     assert stack.applied == [{V1: 100}, {V2: 10, V1: 90}, {V2: 50, V1: 50}, {V2: 100}]
     assert store.record is None
+
+
+def test_a_step_the_program_would_refuse_stops_the_promotion_before_any_change(project_dir: Path) -> None:
+    # Ingress routing (the base config's): promoting a third version into a split of two needs three at once.
+    versions = {v: {"files": {"predict-digit": {"model": "models/digits-v1.json"}}} for v in (V1, V2, V3)}
+    values = base_config(versions=versions, aliases={"production": {V1: 50, V3: 50}})
+    config = StackConfig(project_dir, "test", "valohai-deployments", values, frozenset())
+    split = AliasTarget.of({V1: 50, V3: 50})
+    stack = FakeStack(FakeClock(), config=split, deployed_target=split, stack_config=config)
+    run, store, _ = promotion(stack)
+    with pytest.raises(ToolError) as refused:
+        run.run("production", V2, POLICY)
+    assert (
+        "  config: aliases.production: a traffic split takes exactly 2 versions with routing.kind ingress (got 3); "
+        "routing.kind gateway splits across any number"
+    ) in refused.value.problems
+    assert stack.applied == [] and store.writes == []
 
 
 def test_nothing_to_promote_is_said_plainly() -> None:
