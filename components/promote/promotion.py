@@ -195,7 +195,10 @@ class Promotion:
         def show(figures: Figures, left: float) -> None:
             self.say(f"    {where} · {left_line(left)} · {figures_line(figures)}")
 
-        return bake(readings, policy, self.clock, show)
+        try:
+            return bake(readings, policy, self.clock, show)
+        finally:
+            readings.close()
 
     def _roll_back(self, record: Rollout, result: BakeResult, policy: RolloutPolicy) -> None:
         self.store.write(record.at(record.step, "rollback"))

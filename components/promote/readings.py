@@ -24,6 +24,8 @@ class Readings(Protocol):
 
     def read(self, window_seconds: int) -> Figures: ...
 
+    def close(self) -> None: ...
+
 
 def requests_of(traffic: Traffic | None) -> Requests:
     if traffic is None:
@@ -133,3 +135,6 @@ class StatusReadings:
     def read(self, window_seconds: int) -> Figures:
         status = self.reader.read(max(1, window_seconds))
         return figures_from_status(status, self.alias, self.version, self.previous, self.seen_ready)
+
+    def close(self) -> None:
+        self.reader.close()

@@ -257,6 +257,9 @@ class FakeReadings:
         share = self.stack.deployed_target.weights.get(self.stack.version, 0)
         return self.stack.figures(share, window_seconds)
 
+    def close(self) -> None:
+        pass
+
 
 @dataclass
 class FakeStack:
