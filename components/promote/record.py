@@ -101,7 +101,7 @@ class Rollout:
         except (ValueError, KeyError, TypeError):
             raise ToolError(
                 f"stack tag {TAG} holds {value!r}, which is not a promotion record; "
-                f"empty it with `pulumi stack tag set {TAG} ''` once the alias points where it should"
+                f"remove it with `pulumi stack tag rm {TAG}` once the alias points where it should"
             ) from None
 
 
@@ -120,6 +120,7 @@ class TagStore:
         self.pulumi = pulumi
 
     def read(self) -> Rollout | None:
+        # An empty value (a record emptied by hand) is no promotion under way, like no tag.
         value = updates.tags(self.pulumi).get(TAG)
         return Rollout.from_tag(value) if value else None
 
@@ -127,6 +128,4 @@ class TagStore:
         updates.set_tag(self.pulumi, TAG, rollout.to_tag())
 
     def clear(self) -> None:
-        # Emptied rather than removed: the file backend cannot remove a stack's last tag (it skips
-        # writing an empty tag set), and an empty record reads as "no promotion under way".
-        updates.set_tag(self.pulumi, TAG, "")
+        updates.remove_tag(self.pulumi, TAG)

@@ -72,3 +72,7 @@ def tags(pulumi: Pulumi) -> dict[str, str]:
 
 def set_tag(pulumi: Pulumi, name: str, value: str) -> None:
     pulumi.run("stack", "tag", "set", name, value)
+
+
+def remove_tag(pulumi: Pulumi, name: str) -> None:
+    pulumi.run("stack", "tag", "rm", name)

@@ -224,7 +224,9 @@ def test_the_record_round_trips_through_its_tag() -> None:
 
 
 def test_a_tag_that_is_not_a_record_says_how_to_clear_it() -> None:
-    with pytest.raises(ToolError, match="is not a promotion record; empty it with `pulumi stack tag set"):
+    with pytest.raises(
+        ToolError, match="is not a promotion record; remove it with `pulumi stack tag rm valohai:rollout`"
+    ):
         Rollout.from_tag('{"alias": "production"}')
 
 
