@@ -20,7 +20,7 @@ import pytest
 from tests.harness import ROOT
 from tests.integration.local_stack import LocalStack, free_port
 from tests.integration.observe_project import MEMORY_LIMIT_MIB, add_misbehave, cli, status_json, wait_for_status
-from tests.integration.traffic import request
+from tests.integration.traffic import SteadyLoad, request
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +30,11 @@ PREFIX = "/acme/mnist/local"
 REQUESTS = 30
 # Scrapes happen every few seconds; a request shows in `status` well within this.
 METRICS_BOUND_SECONDS = 90.0
+# The scaling test: CPU per request and requests per second through the router (about 0.3 CPU in
+# all, three times the 100m a pod requests, so the HPA wants more than replicas.max), and the
+# scale-down window it sets (users keep Kubernetes' 300 s).
+BURN_MS, LOAD_RATE = 30, 10.0
+SCALE_DOWN_SECONDS = 15
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +226,43 @@ def test_unknown_stack_version_and_endpoint_are_one_line_each_listing_what_exist
 def _errors(stderr: str) -> list[str]:
     """stderr without the progress lines (`==> ...`): the error, and nothing like a traceback."""
     return [line for line in stderr.splitlines() if not line.startswith("==> ")]
+
+
+def test_cpu_load_through_the_router_scales_a_version_out_to_its_max_and_back_without_a_failed_request(
+    stack: LocalStack, auth: tuple[str, str]
+) -> None:
+    stack.pulumi("config", "set", "--path", "autoscaling.scaleDownStabilizationSeconds", str(SCALE_DOWN_SECONDS))
+    stack.pulumi("up", "--yes", "--skip-preview")
+
+    def hpa(status: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = _endpoint(status, V2, "misbehave")["hpa"]
+        return found
+
+    before = status_json(stack)
+    assert hpa(before)["scaleDownStabilizationSeconds"] == SCALE_DOWN_SECONDS
+    assert hpa(before)["current"] == hpa(before)["min"] == 1
+    most = hpa(before)["max"]
+    started = time.monotonic()
+    path = f"{PREFIX}/{V2}/misbehave/burn?ms={BURN_MS}"
+    with SteadyLoad(stack.host, path, lambda r: "ok", auth=auth, rate=LOAD_RATE, max_seconds=420) as load:
+        scaled = wait_for_status(
+            stack,
+            lambda s: hpa(s)["current"] == most and _endpoint(s, V2, "misbehave")["ready"] == most,
+            300,
+            f"{V2}/misbehave scaled out to {most} ready replicas",
+        )
+        out_seconds = time.monotonic() - started
+        # The HPA read the CPU from metrics-server, above its target.
+        assert hpa(scaled)["cpuPercent"] is not None and hpa(scaled)["cpuPercent"] > 0
+    assert load.samples, "no request was sent"
+    assert load.failures == [], load.failures[:5]
+    stopped = time.monotonic()
+    back = wait_for_status(stack, lambda s: hpa(s)["current"] == 1, 240, f"{V2}/misbehave scaled back in to 1")
+    assert _endpoint(back, V2, "misbehave")["desired"] == 1
+    # The other version's HPA never moved.
+    assert _endpoint(back, V1, "misbehave")["hpa"]["current"] == 1
+    print(
+        f"\nscaled out to {most} in {out_seconds:.0f} s under {LOAD_RATE:.0f} req/s x {BURN_MS} ms CPU "
+        f"({len(load.samples)} requests, none failed); back to 1 in {time.monotonic() - stopped:.0f} s "
+        f"after the load stopped (scale-down window {SCALE_DOWN_SECONDS} s)"
+    )

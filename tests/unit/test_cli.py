@@ -48,6 +48,8 @@ SHA = "ab" * 32
         ["alias", "list"],
         ["preview-summary"],
         ["call"],
+        ["status"],
+        ["logs"],
     ],
 )
 def test_every_subcommand_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
     GET .../allocate?mb=N   holds N MiB more (touched, so the kernel counts it): past the container's
                             memory limit the kernel kills it (OOMKilled)
     GET .../status/NNN      answers with status NNN (e.g. 500)
+    GET .../burn?ms=N       spends N ms of CPU time before answering (load for the autoscaler)
     GET anything else       answers 200, or 500 to a share of requests when MISBEHAVE_ERROR_SHARE
                             (0 to 1) is set: a bad release, spread evenly over the requests
 Answers name the version that gave them (VH_DEPLOYMENT_VERSION), so a test can tell versions apart.
@@ -18,6 +19,7 @@ import json
 import os
 import re
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,6 +42,11 @@ class Handler(BaseHTTPRequestHandler):
             for offset in range(0, len(block), 4096):
                 block[offset] = 1
             HELD.append(block)
+        elif url.path.rstrip("/").endswith("/burn"):
+            # CPU time, not wall time: on a busy node the request takes longer, the CPU used is the same.
+            until = time.thread_time() + int(parse_qs(url.query).get("ms", ["0"])[0]) / 1000
+            while time.thread_time() < until:
+                pass
         elif match := STATUS.search(url.path):
             status = int(match.group(1))
         else:
