@@ -4,7 +4,9 @@
 
 CACHE_DIR="${VALOHAI_DEPLOY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/valohai-deployments}"
 RUN_DIR="$CACHE_DIR/run"
-START_TIMEOUT="${VALOHAI_SERVICES_START_TIMEOUT:-60}"   # seconds per daemon
+# Seconds per daemon. Generous: on a busy machine the API server alone can take a minute, and a
+# daemon that dies is noticed at once anyway (lib/daemon.sh watches its process).
+START_TIMEOUT="${VALOHAI_SERVICES_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${VALOHAI_SERVICES_STOP_TIMEOUT:-40}"     # seconds per daemon
 DOCKER="${DOCKER:-docker}"
 
