@@ -6,7 +6,7 @@ breach being detected to the alias being back on the old version (config and clu
 the first 500 the load saw to the last request the bad version answered. Needs scripts/setup
 (toolchain and services).
 
-    python benchmarks/promote.py [--steps 10,50] [--bake 30s] [--rate 20]
+    python benchmarks/promote.py [--steps 10,50] [--bake 30s] [--rate 10]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", default="10,50")
     parser.add_argument("--bake", default="30s")
-    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=10.0)
     args = parser.parse_args()
     missing = missing_tools(tool_environment())
     if missing:

@@ -52,7 +52,7 @@ def answered_by(response: Response) -> str:
     return str(response.json().get("version", "?"))
 
 
-def load(stack: LocalStack, rate: float = 20.0, max_seconds: float = 600.0) -> SteadyLoad:
+def load(stack: LocalStack, rate: float = 10.0, max_seconds: float = 900.0) -> SteadyLoad:
     """Requests through production at `rate` per second; each sample's answer is the version (or the error body)."""
     return SteadyLoad(
         stack.host,
@@ -61,6 +61,7 @@ def load(stack: LocalStack, rate: float = 20.0, max_seconds: float = 600.0) -> S
         auth=auth(stack),
         rate=rate,
         max_seconds=max_seconds,
+        max_requests=int(rate * max_seconds),
     )
 
 
