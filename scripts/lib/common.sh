@@ -33,11 +33,20 @@ http_ok() {
     curl -fsS --max-time 2 "$@" "$url" >/dev/null 2>&1
 }
 
-# One start/stop at a time. Daemons are started with fd 9 closed, so they never hold the lock.
+# One start/stop at a time. Daemons start with every inherited descriptor closed (lib/daemon.sh),
+# so they never hold this lock, nor one their caller took.
 with_lock() {
     mkdir -p "$RUN_DIR"
     exec 9> "$RUN_DIR/lock"
     flock -w 600 9 || die "another 'scripts/services' is still running (lock $RUN_DIR/lock)"
+}
+
+# write_file FILE: stdin into FILE, only if that changes it. kube-proxy exits whenever its config
+# file is written, even with the same content, and a start rewrites every config it owns.
+write_file() {
+    local tmp="$1.new"
+    cat > "$tmp"
+    if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
 }
 
 # status_line NAME STATE [DETAIL]: one line of `scripts/services status`.

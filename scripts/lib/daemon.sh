@@ -45,14 +45,15 @@ daemon_scan() {
             END { for (pid in ids) if (homes[pid] == home) print pid, ids[pid] }'
 }
 
-# daemon_pids ID [COMM]: live processes marked ID (with COMM: only those whose command is COMM).
+# daemon_pids ID [COMM]: live processes marked ID (with COMM: only those whose command is COMM;
+# the kernel keeps 15 characters of a command's name, e.g. victoria-metric).
 daemon_pids() {
     local pid id comm
     while read -r pid id; do
         [ "$id" = "$1" ] || continue
         if [ -n "${2:-}" ]; then
             comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || continue
-            [ "$comm" = "$2" ] || continue
+            [ "$comm" = "${2:0:15}" ] || continue
         fi
         echo "$pid"
     done < <(daemon_scan)
@@ -73,7 +74,7 @@ legacy_pid() {
     local pid
     [ -r "$1" ] || return 0
     pid="$(tr -dc '0-9' < "$1")"
-    pid_is_live "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && echo "$pid"
+    pid_is_live "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${2:0:15}" ] && echo "$pid"
     return 0
 }
 
@@ -130,9 +131,21 @@ daemon_sweep() {
     while read -r file; do
         pid="${file#/proc/}"
         pid="${pid%/cmdline}"
-        [ "$pid" != "$$" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] && pids+=("$pid")
+        [ "$pid" != "$$" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${comm:0:15}" ] && pids+=("$pid")
     done < <(grep -lzaF -- "$text" /proc/[0-9]*/cmdline 2>/dev/null || true)
     stop_pids "$comm processes of $text" "${pids[@]}"
+}
+
+# close_inherited_fds: close every descriptor but stdin, stdout and stderr. A daemon would hold
+# whatever it inherits for its whole life: a lock its caller holds (our own, or a lock file the
+# caller took with `flock LOCK scripts/services start`) would never be released.
+close_inherited_fds() {
+    local fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+        fd="${fd##*/}"
+        [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    return 0
 }
 
 daemon_start() {
@@ -168,8 +181,10 @@ daemon_start() {
     fi
     mkdir -p "$dir"
     log "starting $id (log: $logfile)"
-    setsid env "$DAEMON_MARK=$id" "${DAEMON_MARK}_HOME=$CACHE_DIR" "${env[@]}" "$@" \
-        >> "$logfile" 2>&1 < /dev/null 9>&- &
+    (
+        close_inherited_fds
+        exec setsid env "$DAEMON_MARK=$id" "${DAEMON_MARK}_HOME=$CACHE_DIR" "${env[@]}" "$@"
+    ) >> "$logfile" 2>&1 < /dev/null &
     local child=$! deadline=$((SECONDS + START_TIMEOUT))
     # shellcheck disable=SC2086 # READY is a command with its arguments
     until $ready; do

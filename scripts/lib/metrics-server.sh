@@ -9,7 +9,8 @@
 # bridge address, 10.88.0.1:4443 (EndpointSlices refuse loopback addresses), with a certificate the
 # cluster CA signed for `metrics-server.kube-system.svc`; the Service kube-system/metrics-server has
 # that address as its only endpoint, and the API server dials it directly
-# (--enable-aggregator-routing). It scrapes the real node only (--node-selector type=real): KWOK's
+# (--enable-aggregator-routing). It scrapes every 10 s (the resolution must exceed the kubelet
+# request timeout, hence 5 s) and the real node only (--node-selector type=real): KWOK's
 # fake node has no kubelet, so pods there have no metrics (HPAs on them stay <unknown>, as before).
 #
 # The APIService is registered only while metrics-server answers, and removed before it stops:
@@ -145,7 +146,8 @@ metrics_server_start() {
         --tls-cert-file "$CL_PKI/metrics-server-serving.crt" --tls-private-key-file "$CL_PKI/metrics-server-serving.key" \
         --kubelet-certificate-authority "$CL_PKI/ca.crt" \
         --kubelet-client-certificate "$CL_PKI/metrics-server.crt" --kubelet-client-key "$CL_PKI/metrics-server.key" \
-        --kubelet-preferred-address-types InternalIP --node-selector type=real --metric-resolution 10s
+        --kubelet-preferred-address-types InternalIP --node-selector type=real \
+        --metric-resolution 10s --kubelet-request-timeout 5s
     register_apiservice
     local deadline=$((SECONDS + START_TIMEOUT))
     until apiservice_available; do

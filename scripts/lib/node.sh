@@ -65,7 +65,7 @@ server = "http://$REGISTRY_ADDR"
 [host."http://$REGISTRY_ADDR"]
   capabilities = ["pull", "resolve"]
 EOF
-    cat > "$NODE_DIR/containerd/config.toml" <<EOF
+    write_file "$NODE_DIR/containerd/config.toml" <<EOF
 version = 3
 root = "$NODE_DIR/containerd/root"
 state = "$NODE_RUN/containerd/state"
@@ -173,7 +173,7 @@ write_node_configs() {
     write_kubeconfig "$NODE_DIR/kubelet.kubeconfig" "kubelet-$NODE_NAME"
     # Pods look names up on their own loopback, where nothing answers: no lookup leaves the machine.
     echo "nameserver 127.0.0.1" > "$NODE_DIR/resolv.conf"
-    cat > "$NODE_DIR/kubelet.yaml" <<EOF
+    write_file "$NODE_DIR/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -200,7 +200,7 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 imageGCHighThresholdPercent: 99
 imageGCLowThresholdPercent: 98
 EOF
-    cat > "$NODE_DIR/kube-proxy.yaml" <<EOF
+    write_file "$NODE_DIR/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $CL_DIR/kube-proxy.kubeconfig}
