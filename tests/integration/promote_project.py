@@ -19,7 +19,7 @@ from typing import Any
 from tests.harness import ROOT
 from tests.integration.local_stack import LocalStack
 from tests.integration.observe_project import add_misbehave
-from tests.integration.traffic import Response, Sample, SteadyLoad
+from tests.integration.traffic import Response, Sample, SteadyLoad, request
 
 OLD, BAD, GOOD = "20181002.0", "20181003.0", "20181004.0"
 # The bad version's share of requests answered 500.
@@ -42,6 +42,24 @@ def set_up(stack: LocalStack) -> None:
     }
     stack.pulumi("config", "set-all", "--json", json.dumps(payload))
     stack.pulumi("up", "--yes", "--skip-preview")
+    wait_until_served(stack)
+
+
+def wait_until_served(stack: LocalStack, timeout: float = 120) -> None:
+    """Production answers through the router (the router takes a moment to pick up a new route)."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    credentials = auth(stack)
+    while time.monotonic() < deadline:
+        try:
+            response = request(stack.host, f"{PREFIX}/production/misbehave/ok", auth=credentials, timeout=10)
+            if response.status == 200:
+                return
+            last = f"{response.status} {response.body[:200]!r}"
+        except OSError as err:
+            last = str(err)
+        time.sleep(1)
+    raise AssertionError(f"production/misbehave not served within {timeout:.0f} s: {last}")
 
 
 def auth(stack: LocalStack) -> tuple[str, str]:
@@ -53,7 +71,9 @@ def answered_by(response: Response) -> str:
 
 
 def load(stack: LocalStack, rate: float = 10.0, max_seconds: float = 900.0) -> SteadyLoad:
-    """Requests through production at `rate` per second; each sample's answer is the version (or the error body)."""
+    """Requests through production at `rate` per second, once it answers; each sample's answer is the version
+    (or the error body)."""
+    wait_until_served(stack)
     return SteadyLoad(
         stack.host,
         f"{PREFIX}/production/misbehave/ok",
