@@ -29,9 +29,11 @@ from tests.integration.promote_project import (
 
 pytestmark = pytest.mark.integration
 
-# Short bakes; at 10 requests a second the new version gets enough requests at each step. The
-# latency ceiling is loose: this test is about errors, on a machine shared with other runs.
-FAST = ["--bake", "20s", "--min-requests", "20", "--max-p95", "2s"]
+# Short bakes. The load asks for 10 requests a second, but on a machine shared with other runs it
+# gets about 4 (each passes the router's bcrypt check), and metrics show them a few seconds late:
+# at 25% the new version gets 10 requests well within 30 s. The latency ceiling is loose: these
+# tests are about errors.
+FAST = ["--bake", "30s", "--min-requests", "10", "--max-p95", "2s"]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +95,7 @@ def test_an_interrupted_promotion_resumes_and_an_abort_returns_to_the_start(stac
     with load(stack) as traffic:
         assert traffic.wait_until(lambda samples: len(samples) >= 20, timeout=30)
         with running(
-            stack, "production", GOOD, "--steps", "50", "--bake", "60s", "--min-requests", "20", "--max-p95", "2s"
+            stack, "production", GOOD, "--steps", "50", "--bake", "60s", "--min-requests", "10", "--max-p95", "2s"
         ) as run:
             run.wait_for(r"step 1/2 .* bake \d+s left", timeout=600)
             assert run.interrupt() == 130
@@ -110,7 +112,7 @@ def test_an_interrupted_promotion_resumes_and_an_abort_returns_to_the_start(stac
 
         # Interrupted again (from GOOD back to OLD this time), then aborted: back where it started.
         with running(
-            stack, "production", OLD, "--steps", "50", "--bake", "60s", "--min-requests", "20", "--max-p95", "2s"
+            stack, "production", OLD, "--steps", "50", "--bake", "60s", "--min-requests", "10", "--max-p95", "2s"
         ) as run:
             run.wait_for(r"step 1/2 .* bake \d+s left", timeout=600)
             assert run.interrupt() == 130
