@@ -6,7 +6,8 @@ twice over: per *router* (`traefik_router_*`, with `addRoutersLabels`) and per *
 (pkg/provider/kubernetes/gateway/httproute.go) names them:
 
 - a router per HTTPRoute rule: `httproute-<namespace>-<route>-gw-<gateway namespace>-<gateway>-ep-
-  <entrypoint>-<rule index>-<10 hex digits>@kubernetesgateway`; its `service` label is the rule's
+  <entrypoint>-<rule index>-<20 hex digits: the first 10 bytes of the rule's SHA-256>@kubernetesgateway`
+  (`makeRouterName`'s `%.10x` of the hash's bytes); its `service` label is the rule's
   weighted round robin (`<router>-wrr`), not a Kubernetes Service, so a router's figures cannot say
   which version of a split answered;
 - a service per Kubernetes Service backend: `<namespace>-<service>-http-<port>@kubernetesgateway`,
@@ -38,7 +39,7 @@ SERVICE_DURATION_BUCKETS = "traefik_service_request_duration_seconds_bucket"
 ROUTER_REQUESTS = "traefik_router_requests_total"
 ROUTER_DURATION_BUCKETS = "traefik_router_request_duration_seconds_bucket"
 
-_ROUTER_RULE = re.compile(r"-gw-.+-ep-.+-(\d+)-[0-9a-f]{10}@" + PROVIDER + "$")
+_ROUTER_RULE = re.compile(r"-gw-.+-ep-.+-(\d+)-[0-9a-f]{20}@" + PROVIDER + "$")
 
 
 @dataclass(frozen=True)

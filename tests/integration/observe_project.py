@@ -64,9 +64,14 @@ def status_json(stack: LocalStack, *extra: str) -> dict[str, Any]:
 
 
 def wait_for_status(
-    stack: LocalStack, predicate: Callable[[dict[str, Any]], bool], timeout: float, what: str, *extra: str
+    stack: LocalStack,
+    predicate: Callable[[dict[str, Any]], bool],
+    timeout: float,
+    what: str,
+    *extra: str,
+    detail: Callable[[dict[str, Any]], Any] = lambda status: status,
 ) -> dict[str, Any]:
-    """Poll `status --json` until `predicate` holds (bounded); the last reading in the failure message."""
+    """Poll `status --json` until `predicate` holds (bounded); `detail` of the last reading in the failure message."""
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -74,4 +79,5 @@ def wait_for_status(
         if predicate(last):
             return last
         time.sleep(2)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s; last status:\n{json.dumps(last, indent=1)[-6000:]}")
+    shown = json.dumps(detail(last) if last else last, indent=1)[-6000:]
+    raise AssertionError(f"{what}: not within {timeout:.0f} s; last status:\n{shown}")

@@ -9,18 +9,19 @@ import pytest
 from components.observe import promql
 from components.observe.figures import Traffic, quantile
 
-NS = "it-1a2b3c4d"
-# A router name as Traefik v3.6's Gateway API provider writes it (recorded from the local router).
-ROUTER = f"httproute-{NS}-alias-production-383b83b6-gw-valohai-router-models-ep-web-1-963005ee5d@kubernetesgateway"
+NS = "it-d0e66e15"
+# A router name as Traefik v3.6.12's Gateway API provider writes it (read from the local metrics server).
+ROUTE = "mnist-local-alias-production-c8e596c9"
+ROUTER = f"httproute-{NS}-{ROUTE}-gw-valohai-router-models-ep-web-1-11fb0bde8f6e92987dce@kubernetesgateway"
 
 
 def test_queries_select_the_namespace_and_sum_over_the_window() -> None:
     assert promql.service_requests(NS, 300).expr == (
-        'sum by (service, code, vh_prefix) (increase(traefik_service_requests_total{service=~"it\\\\-1a2b3c4d-.+@kubernetesgateway"}[300s]))'
+        'sum by (service, code, vh_prefix) (increase(traefik_service_requests_total{service=~"it\\\\-d0e66e15-.+@kubernetesgateway"}[300s]))'
     )
     assert promql.router_latency(NS, 60).expr == (
         "sum by (router, le) (increase(traefik_router_request_duration_seconds_bucket"
-        '{router=~"httproute-it\\\\-1a2b3c4d-.+@kubernetesgateway"}[60s]))'
+        '{router=~"httproute-it\\\\-d0e66e15-.+@kubernetesgateway"}[60s]))'
     )
     assert [q.name for q in promql.traffic_queries(NS, 60)] == [
         "service-requests",
@@ -35,11 +36,13 @@ def test_traefik_names_of_services_and_routers() -> None:
     assert promql.traefik_service(NS, "greet-me-20181002-0-1f5417ac") == (
         f"{NS}-greet-me-20181002-0-1f5417ac-http-80@kubernetesgateway"
     )
-    routes = {"alias-production-383b83b6", "alias-production-383b83b6-x"}
-    assert promql.router_rule(ROUTER, NS, routes) == ("alias-production-383b83b6", 1)
+    routes = {ROUTE, f"{ROUTE}-x"}
+    assert promql.router_rule(ROUTER, NS, routes) == (ROUTE, 1)
+    # A hash of another length is not a router of Traefik's Gateway API provider.
+    assert promql.router_rule(ROUTER.replace("-11fb0bde8f6e92987dce@", "-11fb0bde8f@"), NS, routes) is None
     # Another namespace's router, and a router of a route the stack does not know.
     assert promql.router_rule(ROUTER.replace(NS, "other"), NS, routes) is None
-    assert promql.router_rule(ROUTER, NS, {"alias-staging-4873a771"}) is None
+    assert promql.router_rule(ROUTER, NS, {"mnist-local-alias-staging-04601894"}) is None
 
 
 def test_quantiles_interpolate_within_the_bucket_like_histogram_quantile() -> None:

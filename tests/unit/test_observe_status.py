@@ -167,7 +167,14 @@ def _report(d: Declared) -> TrafficReport:
             Sample({"service": answering, "code": "502", PREFIX_LABEL: production}, 2.0),
         ],
     }
-    targets = TrafficTargets(NS, services, {}, {production: ("production", "greet-me")})
+    # The router counts the same requests on production's rule 0 (greet-me), named as Traefik names it.
+    router = f"httproute-{NS}-alias-production-1a2b3c4d-gw-valohai-router-models-ep-web-0-{'ab' * 10}@kubernetesgateway"
+    samples["router-requests"] = [
+        Sample({"router": router, "code": "200"}, 38.0),
+        Sample({"router": router, "code": "502"}, 2.0),
+    ]
+    routes = {"alias-production-1a2b3c4d": ("production", {0: "greet-me", 1: "predict-digit"})}
+    targets = TrafficTargets(NS, services, routes, {production: ("production", "greet-me")})
     return from_samples(targets, WINDOW, samples)
 
 
@@ -179,7 +186,12 @@ def test_requests_count_on_the_version_the_alias_points_to_and_not_on_the_other(
     assert versions[V1]["endpoints"]["greet-me"]["errorRatio"] == 0.05
     assert versions[V2]["endpoints"]["greet-me"]["requests"] == 0
     assert versions[V2]["endpoints"]["greet-me"]["errorRatio"] is None
-    assert status.to_json()["aliases"]["production"]["versions"][V1]["requests"] == 40
+    production = status.to_json()["aliases"]["production"]
+    assert production["versions"][V1]["requests"] == 40
+    assert production["requests"] == 40 and production["errorRatio"] == 0.05
+    assert production["endpoints"]["greet-me"]["requests"] == 40
+    assert production["endpoints"]["predict-digit"]["requests"] == 0
+    assert status.to_json()["aliases"]["staging"]["requests"] == 0
 
 
 def test_without_metrics_every_figure_is_null_not_zero(tmp_path: Path) -> None:
