@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from components.cli import promote
 from components.cli.common import add_stack_arguments, next_step
 from components.inputs.aliases import describe
 from components.stacks.alias_changes import plan_change, write_change
@@ -79,7 +80,7 @@ def list_aliases(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("alias", help="point an alias at a version, or list aliases")
-    sub = parser.add_subparsers(dest="alias_command", required=True, metavar="{set,list}")
+    sub = parser.add_subparsers(dest="alias_command", required=True, metavar="{set,list,promote}")
     set_parser = sub.add_parser(
         "set",
         help="point ALIAS at a version, or split it: VERSION=WEIGHT VERSION=WEIGHT",
@@ -101,3 +102,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     list_parser = sub.add_parser("list", help="the stack's aliases and where they point")
     add_stack_arguments(list_parser)
     list_parser.set_defaults(run=list_aliases)
+    promote.register(sub)

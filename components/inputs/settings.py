@@ -32,6 +32,7 @@ from components.inputs.config_sections import (
 )
 from components.inputs.errors import ConfigError, pydantic_location, shown, shown_name
 from components.inputs.image_reference import is_repository_prefix
+from components.inputs.rollout import RolloutConfig
 
 _DOCKER_NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # bcrypt reads the first 72 bytes of a password and the library refuses longer ones.
@@ -118,6 +119,7 @@ class StackSettings(PlanInput):
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
     observability: Observability = Field(default_factory=Observability)
     console: Console = Field(default_factory=Console)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
 
     @field_validator("owner", "project", "deployment")
     @classmethod
@@ -221,11 +223,21 @@ class StackSettings(PlanInput):
                     f"basicAuth.{shown_name(user)}: the password is longer than {BCRYPT_MAX_PASSWORD} bytes, "
                     "all bcrypt (which this routing hashes with) reads; choose a shorter one"
                 )
+        problems += self._rollout_problems()
         if self.registry_pull_auth is not None and self.registry_auth is not None and self.registry_auth.used_for_pull:
             problems.append(
                 "registryAuth.usedForPull and registryPullAuth both name pull credentials; keep one of them"
             )
         return problems
+
+    def _rollout_problems(self) -> list[str]:
+        # A policy for an alias that does not exist is a typo that would silently not apply.
+        known = ", ".join(self.aliases) or "(no aliases)"
+        return [
+            f"rollout.aliases.{shown_name(alias)}: no such alias; name one of: {known}"
+            for alias in self.rollout.aliases
+            if alias not in self.aliases
+        ]
 
     @property
     def ingress_class(self) -> str:
@@ -269,6 +281,7 @@ OPTIONAL_KEYS = frozenset(
         "routing",
         "observability",
         "console",
+        "rollout",
     }
 )
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from components.inputs import naming
 from components.inputs.aliases import AliasTarget, describe
+from components.inputs.rollout import RolloutConfig, promoted_version, start_share
 from components.previews.escape import code, text
 from components.previews.steps import REPLACEMENT_HALVES, STACK, Step, as_int, dig, json_config
 
@@ -135,8 +138,11 @@ def _output_aliases(steps: list[Step]) -> dict[str, Any] | None:
     return None
 
 
-def alias_changes(document: dict[str, Any], steps: list[Step], project: str) -> list[str]:
-    """`production: 20181002.0 → 20181003.0` per alias whose routing changes."""
+Move = tuple[str, AliasTarget | None, AliasTarget | None]
+
+
+def alias_moves(document: dict[str, Any], steps: list[Step], project: str) -> list[Move]:
+    """(alias, before, after) per alias whose routing changes; None where it does not exist."""
     services = version_by_service(document, steps, project)
     route_old, route_new = aliases_from_routes(steps, "old", services), aliases_from_routes(steps, "new", services)
     deployed = _output_aliases(steps)
@@ -148,14 +154,42 @@ def alias_changes(document: dict[str, Any], steps: list[Step], project: str) -> 
     if deployed is None and not first_deploy:
         # Without recorded outputs only aliases whose route objects change are known to move.
         new = {a: t for a, t in new.items() if a in route_new or a in route_old}
-    lines = []
+    moves: list[Move] = []
     for alias in sorted(set(old) | set(new)):
         before = AliasTarget.of(old[alias]) if alias in old else None
         after = AliasTarget.of(new[alias]) if alias in new else None
-        if before is not None and after is not None and before == after:
+        if before is None or after is None or before != after:
+            moves.append((alias, before, after))
+    return moves
+
+
+def alias_changes(moves: list[Move]) -> list[str]:
+    """`production: 20181002.0 → 20181003.0` per alias whose routing changes."""
+    return [
+        f"{code(alias)}{_alias_tag(before, after)}: {text(describe(before))} → {text(describe(after))}"
+        for alias, before, after in moves
+    ]
+
+
+def promotions(document: dict[str, Any], moves: list[Move], project: str) -> list[str]:
+    """How the deploy moves each promoted alias: in guarded steps per the `rollout` config, or at once."""
+    raw = json_config(document, f"{project}:rollout")
+    try:
+        rollout = RolloutConfig.model_validate(raw or {})
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        return [f"⚠️ `rollout` config is refused ({text(where)}: {text(problem['msg'])}); the deploy will fail"]
+    lines = []
+    for alias, before, after in moves:
+        version = promoted_version(before, after)
+        if version is None or before is None:
             continue
-        tag = _alias_tag(before, after)
-        lines.append(f"{code(alias)}{tag}: {text(describe(before))} → {text(describe(after))}")
+        policy = rollout.policy(alias)
+        if policy.guarded:
+            lines.append(f"{code(alias)} → {text(version)}: {text(policy.describe(start_share(before, version)))}")
+        else:
+            lines.append(f"{code(alias)} → {text(version)}: all at once (`rollout` steps: [] for this alias)")
     return lines
 
 

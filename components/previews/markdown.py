@@ -47,6 +47,7 @@ def render(report: Report, limit: int = DEFAULT_LIMIT) -> str:
     body = [
         *report.warnings,
         *_bullet_list("Aliases", report.aliases),
+        *_bullet_list("Guarded promotions", report.promotions),
         *_bullet_list("Versions added", report.added),
         *_bullet_list("Versions removed", report.removed),
         *_bullet_list("Images to build", report.images),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.inputs import naming
-from components.previews.alias_moves import ROUTE_KINDS, alias_changes
+from components.previews.alias_moves import ROUTE_KINDS, alias_changes, alias_moves, promotions
 from components.previews.escape import code, text
 from components.previews.steps import (
     CHANGE_OPS,
@@ -30,6 +30,8 @@ class Report:
     counts: dict[str, int] = field(default_factory=dict)
     same: int = 0
     aliases: list[str] = field(default_factory=list)
+    # Alias moves the deploy makes with `alias promote`, and with which steps.
+    promotions: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
@@ -56,7 +58,9 @@ def build_report(document: dict[str, Any], fallback_stack: str = "stack") -> Rep
             report.same += 1
     # `pulumi preview --json` lists unchanged resources only in its changeSummary.
     report.same = as_int((document.get("changeSummary") or {}).get("same"), default=report.same)
-    report.aliases = alias_changes(document, steps, project)
+    moves = alias_moves(document, steps, project)
+    report.aliases = alias_changes(moves)
+    report.promotions = promotions(document, moves, project)
     report.added = [text(s.name) for s in report.changes if s.type == naming.VERSION_TYPE and s.op == "create"]
     report.removed = [text(s.name) for s in report.changes if s.type == naming.VERSION_TYPE and s.op == "delete"]
     for step in report.changes:

@@ -361,9 +361,9 @@ def test_without_recorded_outputs_only_aliases_whose_routes_change_are_listed() 
         [alias_step("update", "production", ingress("production", V1), ingress("production", V2))],
         config_aliases={"production": V2, "staging": V2},
     )
-    assert [line for line in lines(document) if "`staging`" in line or "`production`" in line] == [
-        f"- **Aliases**: `production`: {V1} → {V2}"
-    ]
+    out = lines(document)
+    assert [line for line in out if line.startswith("- **Aliases**")] == [f"- **Aliases**: `production`: {V1} → {V2}"]
+    assert not any("`staging`" in line for line in out)
 
 
 def test_first_deploy_lists_every_alias_as_new() -> None:
@@ -463,3 +463,52 @@ def test_names_from_config_and_files_cannot_inject_markdown() -> None:
     # Inside a code span nothing is markup; its fence outlasts the name's own backticks.
     code = "``x`](https://evil.example)<img src=x> # heading``"
     assert f"| create | DeploymentVersion | {code} |  |" in out
+
+
+def _rollout(document: dict[str, Any], rollout: dict[str, Any]) -> dict[str, Any]:
+    document["config"][f"{PROJECT}:rollout"] = json.dumps(rollout)
+    return document
+
+
+def _moved(aliases_before: dict[str, Any], aliases_after: dict[str, Any]) -> dict[str, Any]:
+    return preview(
+        [
+            stack_step(aliases_before),
+            alias_step("update", "production", ingress("production", V1), ingress("production", V2)),
+        ],
+        config_aliases=aliases_after,
+    )
+
+
+def test_a_move_to_one_version_is_a_guarded_promotion_with_its_steps() -> None:
+    document = _rollout(_moved({"production": V1}, {"production": V2}), {"bake": "5m", "steps": [20, 60]})
+    assert (
+        f"- **Guarded promotions**: `production` → {V2}: 20% → 60% → 100%, 5m bake per step; rolled back on "
+        "5xx above 1% (or above the previous version's + 0.5%), p95 above 500ms, a pod restart or unready pod, "
+        "or fewer than 100 requests in a bake"
+    ) in lines(document)
+
+
+def test_a_promotion_from_a_split_starts_at_the_new_version_share() -> None:
+    document = _moved({"production": {V1: 70, V2: 30}}, {"production": V2})
+    assert any(
+        line.startswith(f"- **Guarded promotions**: `production` → {V2}: 50% → 100%,") for line in lines(document)
+    )
+
+
+def test_an_alias_without_steps_moves_at_once_and_a_split_is_no_promotion() -> None:
+    at_once = _rollout(_moved({"production": V1}, {"production": V2}), {"aliases": {"production": {"steps": []}}})
+    assert f"- **Guarded promotions**: `production` → {V2}: all at once (`rollout` steps: [] for this alias)" in lines(
+        at_once
+    )
+    split = _moved({"production": V1}, {"production": {V1: 50, V2: 50}})
+    assert not any("Guarded promotions" in line for line in lines(split))
+
+
+def test_a_refused_rollout_config_is_a_warning() -> None:
+    document = _rollout(_moved({"production": V1}, {"production": V2}), {"steps": [50, 10]})
+    assert any(
+        "⚠️ `rollout` config is refused (steps: Value error, steps must increase (got \\[50, 10\\])); the deploy will fail"
+        in line
+        for line in lines(document)
+    )

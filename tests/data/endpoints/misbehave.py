@@ -4,7 +4,9 @@
                             memory limit the kernel kills it (OOMKilled)
     GET .../status/NNN      answers with status NNN (e.g. 500)
     GET .../burn?ms=N       spends N ms of CPU time before answering (load for the autoscaler)
-    GET anything else       answers 200
+    GET anything else       answers 200, or 500 to a share of requests when MISBEHAVE_ERROR_SHARE
+                            (0 to 1) is set: a bad release, spread evenly over the requests
+Answers name the version that gave them (VH_DEPLOYMENT_VERSION), so a test can tell versions apart.
 
 Each request is logged to stdout, like a server's access log. Integration tests copy it into their
 scratch project with a `misbehave` entry in valohai.yaml (tests/integration/observe_project.py).
@@ -12,6 +14,7 @@ scratch project with a `misbehave` entry in valohai.yaml (tests/integration/obse
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -21,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 HELD: list[bytearray] = []
+ERROR_SHARE = float(os.environ.get("MISBEHAVE_ERROR_SHARE", "0"))
+ANSWERED = itertools.count()
 STATUS = re.compile(r"/status/(\d{3})/?$")
 
 
@@ -44,7 +49,14 @@ class Handler(BaseHTTPRequestHandler):
                 pass
         elif match := STATUS.search(url.path):
             status = int(match.group(1))
-        body = json.dumps({"status": status, "heldMiB": sum(len(b) for b in HELD) // (1024 * 1024)}).encode()
+        else:
+            count = next(ANSWERED)
+            # Request n fails when the running total of failures owed crosses a whole number.
+            if int((count + 1) * ERROR_SHARE) > int(count * ERROR_SHARE):
+                status = 500
+        held = sum(len(b) for b in HELD) // (1024 * 1024)
+        version = os.environ.get("VH_DEPLOYMENT_VERSION", "")
+        body = json.dumps({"status": status, "heldMiB": held, "version": version}).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
