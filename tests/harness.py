@@ -70,6 +70,8 @@ class Run:
     # Dynamic resources' outputs by logical name, like the engine's state: a run that continues
     # from this one (`run_program(..., after=run)`) goes through the provider's diff, not create.
     dynamic_state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The objects the ownership check looked up in the (fake) cluster, in order.
+    checked: list[ownership.ObjectRef] = field(default_factory=list)
 
     def of_type(self, suffix: str) -> list[Declared]:
         return [r for r in self.resources if r.typ.endswith(suffix)]
@@ -164,7 +166,11 @@ def run_program(
     live = cluster or {}
 
     def reader(kubeconfig: str, context: str | None) -> ownership.LabelReader:
-        return lambda ref: live.get((ref.kind, ref.name))
+        def read(ref: ownership.ObjectRef) -> dict[str, str] | None:
+            run.checked.append(ref)
+            return live.get((ref.kind, ref.name))
+
+        return read
 
     real_reader, ownership.cluster_reader = ownership.cluster_reader, reader
     try:
