@@ -292,7 +292,9 @@ class _AuthProxy(BaseHTTPRequestHandler):
 
 def _htpasswd(stack: LocalStack) -> dict[str, str]:
     secret = next(
-        m for m in stack.manifests() if m["kind"] == "Secret" and m["metadata"]["name"].endswith("basic-auth")
+        m
+        for m in stack.manifests()
+        if m["kind"] == "Secret" and m["metadata"]["labels"].get("app.kubernetes.io/component") == "basic-auth"
     )
     if secret.get("stringData"):
         text = next(iter(secret["stringData"].values()))
