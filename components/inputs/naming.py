@@ -16,8 +16,6 @@ MAX_DNS_LABEL = 63
 HASH_LENGTH = 8
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-# Secret and NetworkPolicy names are DNS-1123 subdomains; ours are single labels, which may start with a digit.
-_DNS_SUBDOMAIN_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 # Version names become URL segments, label values and image tags, so they are held to the
