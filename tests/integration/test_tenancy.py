@@ -51,6 +51,17 @@ def _path(project: str, route: str, endpoint: str = "greet-me") -> str:
     return f"/{OWNER}/{project}/{DEPLOYMENT}/{route}/{endpoint}/"
 
 
+def _serving(host: str, paths: list[str], auth: tuple[str, str], timeout: float = 60) -> None:
+    """Wait until every path answers 200: the router picks up new routes a moment after `up`."""
+    deadline = time.monotonic() + timeout
+    waiting = list(paths)
+    while waiting and time.monotonic() < deadline:
+        waiting = [p for p in waiting if request(host, p, auth=auth).status != 200]
+        if waiting:
+            time.sleep(0.5)
+    assert not waiting, f"not served within {timeout:.0f} s: {waiting}"
+
+
 def _greeting(response: Response) -> str:
     return str(response.json()["greeting"])
 
@@ -113,6 +124,7 @@ def test_two_projects_with_the_same_versions_and_aliases_share_a_namespace(stack
     auth = _password(stack)
     with _neighbour(tmp_path, stack) as other:
         other.pulumi("up", "--yes")
+        _serving(stack.host, [_path("digits", route) for route in ("production", "staging", V1, V2)], _password(other))
         # Each URL answers with its own stack's code: one host, one namespace, the same version names.
         for route in ("production", "staging", V1, V2):
             mine = request(stack.host, _path("mnist", route), auth=auth)
@@ -190,6 +202,7 @@ def test_upgrading_to_stack_scoped_names_loses_no_request(tmp_path: Path) -> Non
         _use_program(old, OLD_PROGRAM)
         old.pulumi("up", "--yes")
         auth = _password(old)
+        _serving(old.host, [_path("mnist", "production"), _path("mnist", V2)], auth)
         old_names = {d["metadata"]["name"] for d in old.objects("deployments", selector=MANAGED)}
         assert old_names and not any(name.startswith("mnist-local-") for name in old_names)
 

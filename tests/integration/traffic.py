@@ -120,7 +120,9 @@ class SteadyLoad:
             sent = self.now()
             try:
                 response = request(self.host, self.path, auth=self.auth, timeout=10)
-                answer = self.identify(response) if response.status == 200 else response.body[:200].decode("replace")
+                answer = (
+                    self.identify(response) if response.status == 200 else response.body[:200].decode(errors="replace")
+                )
                 self.samples.append(Sample(sent, response.status, answer))
             except (OSError, http.client.HTTPException, ValueError) as err:
                 self.samples.append(Sample(sent, 0, f"{type(err).__name__}: {err}"))
