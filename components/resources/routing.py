@@ -207,7 +207,9 @@ def declare_basic_auth(
             settings.scope,
             namespace,
         )
-        # Named after the deployment (it was `basic-auth`): a renamed Middleware is replaced, created
-        # before the old one goes, and the routes move to it in the same run.
-        middleware = _custom(f"{name}-basic-auth-middleware", manifest, opts)
+        # A renamed Middleware is replaced, created before the old one goes, and the routes move to
+        # it in the same run. Traefik reads the Secret once, when the Middleware appears: created
+        # first, the Middleware stayed broken (its routes 404) until something else changed.
+        after_secret = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[secret]))
+        middleware = _custom(f"{name}-basic-auth-middleware", manifest, after_secret)
     return BasicAuth(secret=secret, middleware=middleware, secret_name=secret_name)
