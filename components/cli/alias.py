@@ -6,9 +6,10 @@ import argparse
 from typing import Any
 
 from components.cli.common import add_stack_arguments, next_step
-from components.inputs.aliases import AliasTarget, describe
+from components.inputs.aliases import describe
+from components.stacks.alias_changes import plan_change, write_change
 from components.stacks.errors import ToolError
-from components.stacks.stack_config import Pulumi, find_project_dir, validate
+from components.stacks.stack_config import Pulumi, find_project_dir
 
 
 def parse_targets(items: list[str]) -> str | dict[str, int]:
@@ -50,20 +51,16 @@ def with_mirror(target: str | dict[str, int], mirror: str | None) -> Any:
 def set_alias(args: argparse.Namespace) -> int:
     pulumi = Pulumi(find_project_dir(args.cwd), args.stack)
     config = pulumi.read_config()
-    aliases = config.rewritable("aliases")
     target = with_mirror(parse_targets(args.targets), args.mirror)
-    before = aliases.get(args.alias)
-    if before is not None and AliasTarget.of(before) == AliasTarget.of(target):
+    change = plan_change(config, args.alias, target)
+    if change.unchanged:
         print(f"Stack '{args.stack}': alias {args.alias} already points to {describe(target)}; nothing to change")
         return 0
-    aliases[args.alias] = target
-    validate(config, config.values | {"aliases": aliases})
-    change = f"{args.alias}: {describe(before)} → {describe(target)}"
     if args.dry_run:
-        print(f"Stack '{args.stack}' (dry run, nothing written): {change}")
+        print(f"Stack '{args.stack}' (dry run, nothing written): {change.line}")
         return 0
-    pulumi.write(config, {"aliases": aliases})
-    print(f"Stack '{args.stack}': {change}")
+    write_change(pulumi, config, change)
+    print(f"Stack '{args.stack}': {change.line}")
     print(next_step(args.stack))
     return 0
 

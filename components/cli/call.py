@@ -17,6 +17,7 @@ from components.stacks.endpoint_calls import (
     resolve_url,
     send,
     split_pair,
+    status_hint,
 )
 from components.stacks.errors import ToolError, progress
 from components.stacks.stack_config import Pulumi, find_project_dir
@@ -55,16 +56,9 @@ def call(args: argparse.Namespace) -> int:
             print(f"{name}: {lowered[name.lower()]}")
     print()
     print(format_body(lowered.get("content-type", ""), body))
-    if status == 401:
-        who = f"user '{auth[0]}'" if auth else "no credentials"
-        fix = (
-            f"check basicAuth.{auth[0]} (pulumi config set --secret --path basicAuth.{auth[0]} ...) and run pulumi up"
-            if auth
-            else "the stack sets no basicAuth users here; pass --user NAME:PASSWORD"
-        )
-        raise ToolError(f"401 Unauthorized: the endpoint refused {who}; {fix}")
-    if status == 404:
-        raise ToolError(f"404 Not Found: {request.url} is not served; check the PATH argument and that `pulumi up` ran")
+    hint = status_hint(status, auth[0] if auth else None, request.url)
+    if hint:
+        raise ToolError(hint)
     return 0 if status < 400 else 1
 
 

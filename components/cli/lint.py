@@ -15,7 +15,10 @@ def lint(path: Path, as_json: bool) -> int:
     try:
         text = path.read_text()
     except OSError as err:
-        print(f"{path}: cannot read: {err.strerror}", file=sys.stderr)
+        print(f"{path}: cannot read: {err.strerror or err}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as err:
+        print(f"{path}: not a text file (not UTF-8 at offset {err.start}); give a valohai.yaml", file=sys.stderr)
         return 1
     try:
         valohai = parse_valohai_yaml(text, str(path))

@@ -12,15 +12,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from components.previews.markdown import DEFAULT_LIMIT, summarize
+from components.previews.markdown import DEFAULT_LIMIT, read_documents, render_documents
+from components.stacks.errors import ToolError
 
 
 def run(args: argparse.Namespace) -> int:
-    text = summarize(args.previews, args.limit)
+    """Writes the Markdown even when an input is unreadable (the comment says so), then exits 1 for it."""
+    if args.limit < 1_000:
+        raise ToolError(f"--limit {args.limit}: give at least 1000 characters (GitHub allows {DEFAULT_LIMIT})")
+    documents = read_documents(args.previews)
+    text = render_documents(documents, args.limit)
     if args.output:
-        Path(args.output).write_text(text)
+        try:
+            Path(args.output).write_text(text)
+        except OSError as err:
+            raise ToolError(f"--output {args.output}: cannot write: {err.strerror or err}") from None
     else:
         sys.stdout.write(text)
+    unreadable = [(name, problem) for name, problem in documents if isinstance(problem, str)]
+    if unreadable:
+        raise ToolError([f"preview-summary: {name}: {problem.replace('`', '')}" for name, problem in unreadable])
     return 0
 
 

@@ -21,14 +21,14 @@ from components.stacks.endpoint_calls import split_pair
 from components.stacks.errors import ToolError
 from components.stacks.stack_config import Pulumi, StackConfig, find_project_dir, validate
 
-_URL_SOURCE = re.compile(r"^(?P<url>https://[^#]+)#sha256=(?P<sha256>[0-9a-fA-F]{64})$")
+_URL_SOURCE = re.compile(r"(?P<url>https://[^#]+)#sha256=(?P<sha256>[0-9a-fA-F]{64})")
 
 
 def default_name(existing: Iterable[str], today: datetime.date) -> str:
     """`YYYYMMDD.N`: today's date and the next number not yet used with it in this stack."""
     day = today.strftime("%Y%m%d")
-    pattern = re.compile(rf"^{day}\.(\d+)$")
-    used = [int(m.group(1)) for name in existing if (m := pattern.match(name))]
+    pattern = re.compile(rf"{day}\.(\d+)")
+    used = [int(m.group(1)) for name in existing if (m := pattern.fullmatch(name))]
     return f"{day}.{max(used) + 1 if used else 0}"
 
 
@@ -61,7 +61,7 @@ def parse_file_arg(
     if not source:
         raise ToolError(f"--file {text!r}: give a path or https://...#sha256=... after '='")
     if source.startswith(("https://", "http://")):
-        match = _URL_SOURCE.match(source)
+        match = _URL_SOURCE.fullmatch(source)
         if not match:
             raise ToolError(
                 f"--file {key}: a URL source must be https:// and end in #sha256=<64 hex digits> "

@@ -8,7 +8,7 @@ import subprocess
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from components.inputs.errors import ConfigError
+from components.inputs.errors import ConfigError, shown_name
 
 
 class CodeRepository:
@@ -21,8 +21,8 @@ class CodeRepository:
         except ConfigError:
             raise ConfigError(
                 [
-                    f"config: codeRepository: {path} is not a git repository; point it at the repository "
-                    "holding valohai.yaml (relative to the Pulumi project, or absolute)"
+                    f"config: codeRepository: {shown_name(str(path))} is not a git repository; point it at the "
+                    "repository holding valohai.yaml (relative to the Pulumi project, or absolute)"
                 ]
             ) from None
         self.top = Path(top)

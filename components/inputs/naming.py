@@ -15,16 +15,18 @@ from dataclasses import dataclass
 MAX_DNS_LABEL = 63
 HASH_LENGTH = 8
 
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+# Every pattern here is used with `fullmatch`, never anchored with `^...$`: `$` also matches
+# before a trailing newline, so `prod\n` would pass as `prod`.
+_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 # Version names become URL segments, label values and image tags, so they are held to the
 # intersection of those alphabets (Valohai's own versions look like 20181002.0).
-VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 # Aliases share the URL segment with versions and name a stable Ingress.
-ALIAS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+ALIAS_NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
 # owner / project / deployment are URL segments and part of the default namespace.
-URL_SEGMENT = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+URL_SEGMENT = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
 
 MANAGED_BY = "pulumi"
 
@@ -128,7 +130,7 @@ def _hashed_name(readable_parts: tuple[str, ...], hashed_parts: tuple[str, ...])
     digest = short_hash(*hashed_parts)
     readable = readable[: MAX_DNS_LABEL - HASH_LENGTH - 1].rstrip("-")
     name = f"{readable}-{digest}"
-    assert _DNS_LABEL.match(name), name
+    assert _DNS_LABEL.fullmatch(name), name
     return name
 
 
@@ -207,14 +209,14 @@ def common_labels(scope: Scope, component: str) -> dict[str, str]:
 
 def label_value(text: str) -> str:
     """`text` if it is a valid label value, else a truncated form made unique by a hash."""
-    if len(text) <= MAX_DNS_LABEL and _LABEL_VALUE.match(text):
+    if len(text) <= MAX_DNS_LABEL and _LABEL_VALUE.fullmatch(text):
         return text
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-_.")
     return f"{cleaned[: MAX_DNS_LABEL - HASH_LENGTH - 1].rstrip('-_.')}-{short_hash(text)}"
 
 
 def is_dns_label(text: str) -> bool:
-    return len(text) <= MAX_DNS_LABEL and bool(_DNS_LABEL.match(text))
+    return len(text) <= MAX_DNS_LABEL and bool(_DNS_LABEL.fullmatch(text))
 
 
 def image_tag(version: str, content_hash: str) -> str:
@@ -225,3 +227,23 @@ def image_tag(version: str, content_hash: str) -> str:
 def default_namespace(project: str, deployment: str) -> str:
     name = f"{project}-{deployment}"
     return name if is_dns_label(name) else object_name(project, deployment)
+
+
+MAX_DNS_SUBDOMAIN = 253
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def is_dns_subdomain(text: str) -> bool:
+    """A DNS-1123 subdomain: the names of Secrets, IngressClasses, Gateways and listeners (sectionName)."""
+    return len(text) <= MAX_DNS_SUBDOMAIN and _DNS_SUBDOMAIN.fullmatch(text) is not None
+
+
+def is_route_hostname(text: str) -> bool:
+    """A host an Ingress rule and an HTTPRoute both accept: a lowercase DNS name, optionally `*.` first
+    (a wildcard stands for exactly one label), never an IP address (Gateway API `Hostname`, Ingress `host`)."""
+    name = text.removeprefix("*.")
+    labels = name.split(".")
+    if not is_dns_subdomain(name) or any(len(label) > MAX_DNS_LABEL for label in labels):
+        return False
+    # An all-numeric last label would read as an IP address (both APIs refuse IPs).
+    return not labels[-1].isdigit()

@@ -13,8 +13,9 @@ from pathlib import Path
 from components.inputs import naming
 from components.inputs.code_repository import CodeRepository
 from components.inputs.config_sections import UrlSource, Version
-from components.inputs.errors import ConfigError
-from components.inputs.settings import PlanInput
+from components.inputs.errors import ConfigError, shown_name
+from components.inputs.file_sources import ProtectedPaths
+from components.inputs.settings import PlanInput, StackSettings
 from components.inputs.valohai_config import Endpoint, ValohaiFile, parse_valohai_yaml
 
 
@@ -72,6 +73,8 @@ def build_plan(settings: PlanInput, project_dir: Path) -> DeploymentPlan:
     """Resolve every version against its commit's valohai.yaml; raise `ConfigError` on any problem."""
     repository, code_dir, yaml_path = code_location(settings, project_dir)
     plan = DeploymentPlan(repository=repository, code_directory=code_dir)
+    kubeconfig = settings.target.kubeconfig if isinstance(settings, StackSettings) else None
+    protected = ProtectedPaths.of(project_dir, kubeconfig)
 
     problems: list[str] = []
     parsed: dict[str, ValohaiFile] = {}
@@ -80,11 +83,11 @@ def build_plan(settings: PlanInput, project_dir: Path) -> DeploymentPlan:
             plan.versions[name] = _version_plan(
                 name=name,
                 version=version,
-                project_dir=project_dir,
                 repository=repository,
                 code_dir=code_dir,
                 yaml_path=yaml_path,
                 parsed=parsed,
+                protected=protected,
             )
         except ConfigError as err:
             problems += err.problems
@@ -100,8 +103,8 @@ def _code_directory(repository: CodeRepository, repo_path: Path, code_directory:
     if not absolute.is_relative_to(repository.top):
         raise ConfigError(
             [
-                f"config: codeDirectory: '{code_directory}' is outside the repository {repository.top.name}; "
-                "give a directory inside codeRepository"
+                f"config: codeDirectory: '{shown_name(code_directory)}' is outside the repository "
+                f"{repository.top.name}; give a directory inside codeRepository"
             ]
         )
     return repository.relative(absolute.relative_to(repository.top).as_posix())
@@ -111,18 +114,18 @@ def _version_plan(
     *,
     name: str,
     version: Version,
-    project_dir: Path,
     repository: CodeRepository,
     code_dir: str,
     yaml_path: str,
     parsed: dict[str, ValohaiFile],
+    protected: ProtectedPaths,
 ) -> VersionPlan:
-    where = f"versions.{name}"
+    where = f"versions.{shown_name(name)}"
     commit = repository.resolve(version.commit)
     if commit is None:
         raise ConfigError(
             [
-                f"config: {where}.commit: '{version.commit}' is not a commit of {repository.top.name}; "
+                f"config: {where}.commit: '{shown_name(version.commit)}' is not a commit of {repository.top.name}; "
                 "use a branch, tag or commit id that exists there (git log)"
             ]
         )
@@ -144,7 +147,7 @@ def _version_plan(
     enabled = version.endpoints if version.endpoints is not None else valohai.endpoint_names
     unknown = [e for e in enabled if valohai.endpoint(e) is None]
     problems += [
-        f"config: {where}.endpoints: '{e}' is not an endpoint of {source}; "
+        f"config: {where}.endpoints: '{shown_name(e)}' is not an endpoint of {source}; "
         f"choose from: {', '.join(valohai.endpoint_names) or '(none)'}"
         for e in unknown
     ]
@@ -152,7 +155,7 @@ def _version_plan(
         problems.append(f"config: {where}.endpoints: enable at least one endpoint of {source}")
     endpoints = tuple(e for e in valohai.endpoints if e.name in enabled)
     files, file_problems = _files(
-        where=where, version=version, endpoints=endpoints, valohai=valohai, source=source, project_dir=project_dir
+        where=where, version=version, endpoints=endpoints, valohai=valohai, source=source, protected=protected
     )
     problems += file_problems
     images, image_problems = _images(where, endpoints, files)
@@ -169,7 +172,7 @@ def _files(
     endpoints: tuple[Endpoint, ...],
     valohai: ValohaiFile,
     source: str,
-    project_dir: Path,
+    protected: ProtectedPaths,
 ) -> tuple[list[FilePlan], list[str]]:
     problems: list[str] = []
     files: list[FilePlan] = []
@@ -178,17 +181,19 @@ def _files(
         endpoint = valohai.endpoint(endpoint_name)
         if endpoint is None or endpoint_name not in enabled:
             state = "not enabled in this version" if endpoint else f"not an endpoint of {source}"
+            shown_endpoint = shown_name(endpoint_name)
             problems.append(
-                f"config: {where}.files.{endpoint_name}: endpoint '{endpoint_name}' is {state}; "
+                f"config: {where}.files.{shown_endpoint}: endpoint '{shown_endpoint}' is {state}; "
                 f"remove these files or enable the endpoint"
             )
             continue
         declared = {f.name: f for f in endpoint.files}
         for file_name, file_source in chosen.items():
-            key = f"{where}.files.{endpoint_name}.{file_name}"
+            key = f"{where}.files.{shown_name(endpoint_name)}.{shown_name(file_name)}"
             if file_name not in declared:
                 problems.append(
-                    f"config: {key}: endpoint '{endpoint_name}' declares no file '{file_name}' in {source}; "
+                    f"config: {key}: endpoint '{shown_name(endpoint_name)}' declares no file '{shown_name(file_name)}' "
+                    f"in {source}; "
                     f"its files are: {', '.join(declared) or '(none)'}"
                 )
                 continue
@@ -197,17 +202,24 @@ def _files(
                 resolved = file_source
             else:
                 # resolve() follows symlinks, so a link that points out of the project is caught too.
-                resolved = (project_dir / file_source).resolve()
-                if not resolved.is_relative_to(project_dir.resolve()):
+                resolved = (protected.project_dir / file_source).resolve()
+                if not resolved.is_relative_to(protected.project_dir):
                     problems.append(
-                        f"config: {key}: '{file_source}' is outside the Pulumi project directory (symlinks "
+                        f"config: {key}: '{shown_name(file_source)}' is outside the Pulumi project directory (symlinks "
                         "followed); use a path inside the project, or {url: https://..., sha256: ...}"
                     )
                     continue
                 if not resolved.is_file():
                     problems.append(
-                        f"config: {key}: file '{file_source}' not found (paths are relative to the Pulumi "
+                        f"config: {key}: file '{shown_name(file_source)}' not found (paths are relative to the Pulumi "
                         "project directory); fix the path or add the file"
+                    )
+                    continue
+                refused = protected.refusal(resolved)
+                if refused is not None:
+                    problems.append(
+                        f"config: {key}: '{shown_name(file_source)}' may not go into an image: {refused}; "
+                        "keep models and data in a directory of their own (README, Security notes)"
                     )
                     continue
             files.append(FilePlan(endpoint_name, file_name, declared[file_name].path, resolved))

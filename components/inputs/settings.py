@@ -8,6 +8,7 @@ when other keys are wrong, it is still checked on its own, so one run reports ev
 from __future__ import annotations
 
 import json
+import re
 from difflib import get_close_matches
 from typing import Any
 
@@ -17,7 +18,10 @@ from components.inputs import aliases, naming
 from components.inputs.aliases import AliasConfig, AliasTarget
 from components.inputs.config_sections import (
     Autoscaling,
+    Console,
     NetworkPolicy,
+    Observability,
+    PathText,
     RegistryAuth,
     RegistryPullAuth,
     Replicas,
@@ -26,7 +30,12 @@ from components.inputs.config_sections import (
     Target,
     Version,
 )
-from components.inputs.errors import ConfigError, pydantic_location
+from components.inputs.errors import ConfigError, pydantic_location, shown, shown_name
+from components.inputs.image_reference import is_repository_prefix
+
+_DOCKER_NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# bcrypt reads the first 72 bytes of a password and the library refuses longer ones.
+BCRYPT_MAX_PASSWORD = 72
 
 
 class PlanInput(Section):
@@ -34,9 +43,9 @@ class PlanInput(Section):
 
     model_config = ConfigDict(extra="ignore")
 
-    code_repository: str = "."
-    code_directory: str = "."
-    valohai_yaml: str = "valohai.yaml"
+    code_repository: PathText = "."
+    code_directory: PathText = "."
+    valohai_yaml: PathText = "valohai.yaml"
     versions: dict[str, Version] = Field(default_factory=dict)
     aliases: dict[str, AliasConfig] = Field(default_factory=dict)
     routing: Routing = Field(default_factory=Routing)
@@ -45,27 +54,35 @@ class PlanInput(Section):
     @classmethod
     def _version_names(cls, value: dict[str, Version]) -> dict[str, Version]:
         for name in value:
-            if not naming.VERSION_NAME.match(name):
+            if not naming.VERSION_NAME.fullmatch(name):
                 raise ValueError(
-                    f"version name {name!r} must be letters, digits, '.', '_' or '-' (like 20181002.0), at most 63"
+                    f"version name {shown(name)} must be letters, digits, '.', '_' or '-' (like 20181002.0), "
+                    "at most 63, starting with a letter or digit"
                 )
         return value
 
     @model_validator(mode="after")
-    def _aliases(self) -> PlanInput:
+    def _cross_key(self) -> PlanInput:
+        problems = self.cross_key_problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def cross_key_problems(self) -> list[str]:
+        """Rules across keys; pydantic runs one model validator per model, so subclasses extend this list."""
         gateway = self.routing.gateway
         implementation = gateway.implementation if gateway is not None else None
         problems = []
         for alias in self.aliases:
-            where = f"aliases.{alias}"
-            if not naming.ALIAS_NAME.match(alias):
-                problems.append(f"{where}: alias names are lowercase letters, digits and '-', starting with a letter")
+            where = f"aliases.{shown_name(alias)}"
+            if not naming.ALIAS_NAME.fullmatch(alias):
+                problems.append(
+                    f"{where}: alias names are lowercase letters, digits and '-', starting with a letter, at most 40"
+                )
             if alias in self.versions:
                 problems.append(f"{where}: an alias cannot share its name with a version (both are URL segments)")
             problems += aliases.problems(where, self.alias(alias), self.versions, self.routing.kind, implementation)
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
+        return problems
 
     def alias(self, name: str) -> AliasTarget:
         """Where alias `name` routes: version -> weight (heaviest first) and its mirror."""
@@ -99,35 +116,84 @@ class StackSettings(PlanInput):
     basic_auth: dict[str, SecretStr] | None = None
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     network_policy: NetworkPolicy = Field(default_factory=NetworkPolicy)
+    observability: Observability = Field(default_factory=Observability)
+    console: Console = Field(default_factory=Console)
 
     @field_validator("owner", "project", "deployment")
     @classmethod
     def _url_segment(cls, value: str) -> str:
-        if not naming.URL_SEGMENT.match(value):
-            raise ValueError(f"{value!r} must be lowercase letters, digits and '-', at most 40 characters")
+        if not naming.URL_SEGMENT.fullmatch(value):
+            raise ValueError(
+                f"{shown(value)} must be lowercase letters, digits and '-', at most 40 characters, "
+                "not starting or ending with '-'"
+            )
         return value
 
     @field_validator("registry")
     @classmethod
     def _registry(cls, value: str) -> str:
-        has_tag = "/" in value and ":" in value.rsplit("/", 1)[-1]
-        if "://" in value or value.endswith("/") or has_tag or not value:
-            raise ValueError(f"{value!r} must be an image repository prefix like registry.example.com/acme/mnist")
+        # Images are `<registry>/<deployment>:<tag>`; a deployment is at most 40 characters.
+        if not is_repository_prefix(value, longest_name=40):
+            raise ValueError(
+                f"{shown(value)} must be an image repository prefix like registry.example.com/acme/mnist "
+                "(no scheme, tag or trailing '/'; lowercase path)"
+            )
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is not None and not naming.is_route_hostname(value):
+            raise ValueError(
+                f"{shown(value)} is not a host name routes accept: lowercase DNS name like models.example.com "
+                "(optionally *. first), no port, scheme, path or IP address"
+            )
+        return value
+
+    @field_validator("build_network")
+    @classmethod
+    def _network(cls, value: str | None) -> str | None:
+        # A Docker network name or mode (host, none, bridge, a user network).
+        if value is not None and not _DOCKER_NETWORK.fullmatch(value):
+            raise ValueError(f"{shown(value)} is not a Docker network name (like host or build-net)")
+        return value
+
+    @field_validator("tls_secret_name")
+    @classmethod
+    def _secret_name(cls, value: str | None) -> str | None:
+        if value is not None and not naming.is_dns_subdomain(value):
+            raise ValueError(f"{shown(value)} is not a Secret name (lowercase DNS subdomain, like models-tls)")
+        return value
+
+    @field_validator("ingress_class_name")
+    @classmethod
+    def _class_name(cls, value: str | None) -> str | None:
+        if value is not None and not naming.is_dns_subdomain(value):
+            raise ValueError(f"{shown(value)} is not an IngressClass name (lowercase DNS subdomain, like nginx)")
         return value
 
     @field_validator("basic_auth")
     @classmethod
     def _users(cls, value: dict[str, SecretStr] | None) -> dict[str, SecretStr] | None:
+        problems = []
         for user, password in (value or {}).items():
-            if not user or ":" in user:
-                raise ValueError(f"user {user!r} must be non-empty and contain no ':'")
-            if not password.get_secret_value():
-                raise ValueError(f"user {user!r} has an empty password")
+            # One htpasswd line per user: `user:hash`, so no ':' and nothing that ends or hides a line.
+            if not user or ":" in user or not user.isprintable() or user != user.strip():
+                problems.append(
+                    f"basicAuth.{shown_name(user)}: a user name must be non-empty, printable, without ':' "
+                    "and without leading or trailing spaces (no newline)"
+                )
+            secret = password.get_secret_value()
+            if not secret:
+                problems.append(f"basicAuth.{shown_name(user)}: the password is empty; set one with --secret")
+            elif "\0" in secret:
+                problems.append(f"basicAuth.{shown_name(user)}: the password holds a NUL character; choose another")
+        if problems:
+            raise ValueError("\n".join(problems))
         return value
 
-    @model_validator(mode="after")
-    def _routing(self) -> StackSettings:
-        problems = []
+    def cross_key_problems(self) -> list[str]:
+        problems = super().cross_key_problems()
         ingress = self.routing.ingress
         if self.ingress_class_name is not None and ingress.class_name is not None:
             problems.append(
@@ -148,17 +214,18 @@ class StackSettings(PlanInput):
                     "basicAuth: Gateway API has no basic auth of its own; set routing.gateway.implementation "
                     "to traefik or envoy (the Gateway's implementation), or remove basicAuth"
                 )
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-    @model_validator(mode="after")
-    def _one_pull_credential(self) -> StackSettings:
+        bcrypt_hashed = gateway is None or gateway.implementation == "traefik"
+        for user, password in (self.basic_auth or {}).items() if bcrypt_hashed else ():
+            if len(password.get_secret_value().encode()) > BCRYPT_MAX_PASSWORD:
+                problems.append(
+                    f"basicAuth.{shown_name(user)}: the password is longer than {BCRYPT_MAX_PASSWORD} bytes, "
+                    "all bcrypt (which this routing hashes with) reads; choose a shorter one"
+                )
         if self.registry_pull_auth is not None and self.registry_auth is not None and self.registry_auth.used_for_pull:
-            raise ValueError(
+            problems.append(
                 "registryAuth.usedForPull and registryPullAuth both name pull credentials; keep one of them"
             )
-        return self
+        return problems
 
     @property
     def ingress_class(self) -> str:
@@ -204,9 +271,15 @@ OPTIONAL_KEYS = frozenset(
         "buildNetwork",
         "basicAuth",
         "routing",
+        "observability",
+        "console",
     }
 )
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackSettings.model_fields.items())
+# Keys whose value is text (Pulumi.yaml: `type: string`), read without JSON parsing.
+STRING_KEYS = frozenset(
+    field.alias or name for name, field in StackSettings.model_fields.items() if field.annotation in (str, str | None)
+)
 
 
 def settings_from_config(values: dict[str, Any], stack: str) -> StackSettings:
@@ -215,7 +288,7 @@ def settings_from_config(values: dict[str, Any], stack: str) -> StackSettings:
     try:
         settings = StackSettings.model_validate(data)
     except ValidationError as err:
-        problems += [_describe(e) for e in err.errors()]
+        problems += [line for e in err.errors() for line in _describe(e).splitlines()]
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
@@ -235,7 +308,7 @@ def plan_input_alone(values: dict[str, Any]) -> tuple[PlanInput | None, list[str
         try:
             return PlanInput.model_validate(attempt), problems
         except ValidationError as err:
-            problems += [_describe(e) for e in err.errors()]
+            problems += [line for e in err.errors() for line in _describe(e).splitlines()]
     return None, problems
 
 
@@ -255,8 +328,13 @@ def _known(values: dict[str, Any], stack: str) -> tuple[dict[str, Any], list[str
     return data, problems
 
 
-def parse_config_value(raw: str) -> Any:
-    """Pulumi hands structured config over as JSON text and plain values as strings."""
+def parse_config_value(key: str, raw: str) -> Any:
+    """Pulumi hands structured config over as JSON text and plain values as strings.
+
+    A key that holds a string keeps its text as written: `2024` or `null` is not a number or "unset".
+    """
+    if key in STRING_KEYS:
+        return raw
     try:
         return json.loads(raw)
     except ValueError:
@@ -266,7 +344,7 @@ def parse_config_value(raw: str) -> Any:
 def _unknown_key(key: str) -> str:
     guess = get_close_matches(key, CONFIG_KEYS, n=1)
     hint = f"; did you mean '{guess[0]}'?" if guess else f"; known keys: {', '.join(CONFIG_KEYS)}"
-    return f"config: unknown key '{key}'{hint}"
+    return f"config: unknown key '{shown_name(key)}'{hint}"
 
 
 def _describe(error: Any) -> str:
@@ -276,6 +354,7 @@ def _describe(error: Any) -> str:
         message = "is required; set it with `pulumi config set` (see README, Configuration)"
     elif error["type"] == "extra_forbidden":
         message = "unknown key; see README, Configuration, for the keys this section takes"
-    if "\n" in message:
+    if "\n" in message or message.startswith((f"{location}.", f"{location}:")):
+        # The validator named each key itself (one line per problem).
         return "\n".join(f"config: {line}" for line in message.splitlines())
     return f"config: {location}: {message}" if location else f"config: {message}"

@@ -14,32 +14,23 @@ from typing import Any, Literal
 import yaml
 from jsonschema import ValidationError
 from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import ValidationError as PydanticValidationError
 from valohai_yaml.lint import lint as valohai_lint
 from valohai_yaml.validation import get_validator
 
-from components.inputs.errors import ConfigError
+from components.inputs.errors import ConfigError, shown
+from components.inputs.image_reference import is_image_reference
 
 DEFAULT_PORT = 8000
-
-# The image reference grammar of distribution/reference (regexp.go), which docker parses `FROM`
-# with: [host[:port]/]path[:tag][@digest], the repository path lowercase. Anything else (a space,
-# a newline, a second instruction) is refused here, before it can reach a Dockerfile.
-_ALNUM = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|[-]+)"
-_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
-_NAME = rf"(?:{_HOST}(?::[0-9]+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-IMAGE_REFERENCE = re.compile(rf"(?P<name>{_NAME})(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII)
-MAX_IMAGE_NAME = 255
-
-
-def is_image_reference(text: str) -> bool:
-    """True if docker would read `text` as one image reference (and nothing more)."""
-    match = IMAGE_REFERENCE.fullmatch(text)
-    return match is not None and len(match["name"]) <= MAX_IMAGE_NAME
+# valohai.yaml files are a few kilobytes; these bounds keep a hostile one (a "billion laughs" of
+# nested aliases) from costing more than a moment: the text, and the nodes it stands for once
+# every alias is expanded, which the schema check and the messages would otherwise walk.
+MAX_TEXT = 1_000_000
+MAX_EXPANDED_NODES = 100_000
+MAX_MESSAGE = 300
+# valohai.yaml's schema pattern for endpoint names, matched as a whole (jsonschema searches).
+ENDPOINT_NAME = re.compile(r"[a-z][a-z0-9-]+")
+MAX_ENDPOINT_NAME = 63
 
 
 def _kebab(name: str) -> str:
@@ -151,15 +142,74 @@ class ValohaiFile(_Model):
         return [e.name for e in self.endpoints]
 
 
-def parse_valohai_yaml(text: str, source: str) -> ValohaiFile:
-    """Validate `text` as Valohai would and return its endpoints, or raise `ConfigError`."""
+def load_bounded(text: str, source: str) -> Any:
+    """`yaml.safe_load(text)`, refused with one line when the text or its expansion is too large."""
+    if len(text) > MAX_TEXT:
+        raise ConfigError([f"{source}: {len(text)} characters; a valohai.yaml may have at most {MAX_TEXT}"])
+    loader: yaml.SafeLoader | None = None
     try:
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        # Composing keeps one node per alias target, so this step is linear in the text.
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node) > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                [
+                    f"{source}: its aliases (*name) expand to more than {MAX_EXPANDED_NODES} values; "
+                    "write the repeated parts out, or use fewer nested aliases"
+                ]
+            )
+        return loader.construct_document(node)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError([f"{source}: not valid YAML{where}: {problem}"]) from None
+        raise ConfigError([f"{source}: not valid YAML{where}: {_clip(problem)}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: nested too deeply (or an alias refers to itself); flatten it"]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has with every alias expanded; stops counting past the bound."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if depth > 200:
+            raise RecursionError
+        sizes[id(node)] = MAX_EXPANDED_NODES + 1  # a node inside itself (a recursive alias) is unbounded
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_EXPANDED_NODES:
+                break
+        sizes[id(node)] = total
+        return total
+
+    return size(root, 0)
+
+
+def _clip(text: str) -> str:
+    """A message part on one line and of bounded length (it may quote the file's own text)."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "…"
+
+
+def parse_valohai_yaml(text: str, source: str) -> ValohaiFile:
+    """Validate `text` as Valohai would and return its endpoints, or raise `ConfigError`."""
+    data = load_bounded(text, source)
     if not isinstance(data, list):
         raise ConfigError(
             [f"{source}: must be a list of items (- step: ..., - endpoint: ...), got {type(data).__name__}"]
@@ -172,12 +222,18 @@ def parse_valohai_yaml(text: str, source: str) -> ValohaiFile:
     raw_endpoints = [item["endpoint"] for item in data if isinstance(item, dict) and "endpoint" in item]
     problems = _structure_problems(source, raw_endpoints)
     problems += [
-        f"{source}: {message['message'].strip()}"
+        f"{source}: {_clip(message['message'].strip())}"
         for message in valohai_lint(data, validate_schema=False, ansi_colors=False).errors
     ]
     if problems:
         raise ConfigError(problems)
-    return ValohaiFile(source=source, endpoints=tuple(Endpoint.model_validate(e) for e in raw_endpoints))
+    try:
+        return ValohaiFile(source=source, endpoints=tuple(Endpoint.model_validate(e) for e in raw_endpoints))
+    except PydanticValidationError as err:
+        # The schema above admits only what the model reads; this is a backstop, still one line each.
+        raise ConfigError(
+            [f"{source}: {'.'.join(map(str, e['loc']))}: {_clip(e['msg'])}" for e in err.errors()]
+        ) from None
 
 
 def _structure_problems(source: str, endpoints: list[dict[str, Any]]) -> list[str]:
@@ -188,11 +244,17 @@ def _structure_problems(source: str, endpoints: list[dict[str, Any]]) -> list[st
         if count > 1
     ]
     for endpoint in endpoints:
-        where = f"{source}: endpoint '{endpoint['name']}'"
+        where = f"{source}: endpoint {shown(endpoint['name'])}"
+        if not ENDPOINT_NAME.fullmatch(endpoint["name"]) or len(endpoint["name"]) > MAX_ENDPOINT_NAME:
+            problems.append(
+                f"{where}: name: lowercase letters, digits and '-', starting with a letter, "
+                f"at most {MAX_ENDPOINT_NAME} characters (it is a URL segment and a label value)"
+            )
+        problems += _resource_problems(where, endpoint.get("resources"))
         image = endpoint.get("image")
         if isinstance(image, str) and not is_image_reference(image):
             problems.append(
-                f"{where}: image: {image!r} is not an image reference; write it like python:3.11 or "
+                f"{where}: image: {shown(image)} is not an image reference; write it like python:3.11 or "
                 "registry.example.com/team/image:tag[@sha256:...] (lowercase repository, no spaces or newlines)"
             )
         port = endpoint.get("port", DEFAULT_PORT)
@@ -219,6 +281,30 @@ def _structure_problems(source: str, endpoints: list[dict[str, Any]]) -> list[st
     return problems
 
 
+def _resource_problems(where: str, resources: Any) -> list[str]:
+    """`min` at most `max`, neither negative: Kubernetes refuses requests above limits, and negative sizes."""
+    problems: list[str] = []
+    if not isinstance(resources, dict):
+        return problems
+    for key in ("cpu", "memory", "ephemeral-storage"):
+        bounds = resources.get(key)
+        if not isinstance(bounds, dict):
+            continue
+        low, high = bounds.get("min"), bounds.get("max")
+        for side, value in (("min", low), ("max", high)):
+            if isinstance(value, int | float) and value < 0:
+                problems.append(f"{where}: resources.{key}.{side}: must be >= 0 (got {shown(value)})")
+        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+            problems.append(
+                f"{where}: resources.{key}: min ({shown(low)}) is above max ({shown(high)}); "
+                "min is the request, max the limit"
+            )
+    for device, count in (resources.get("devices") or {}).items() if isinstance(resources.get("devices"), dict) else ():
+        if isinstance(count, int | float) and count < 0:
+            problems.append(f"{where}: resources.devices.{shown(device)}: must be >= 0 (got {shown(count)})")
+    return problems
+
+
 def _describe_schema_error(source: str, data: list[Any], error: ValidationError) -> str:
     path = list(error.absolute_path)
     where = source
@@ -226,23 +312,23 @@ def _describe_schema_error(source: str, data: list[Any], error: ValidationError)
         kind = path[1]
         item = data[path[0]].get(kind) if isinstance(data[path[0]], dict) else None
         label = item.get("name") if isinstance(item, dict) else None
-        where += f": {kind} '{label}'" if label else f": item {path[0] + 1} ({kind})"
+        where += f": {kind} {shown(label)}" if label else f": item {path[0] + 1} ({kind})"
         path = path[2:]
     elif path:
         where += f": item {int(path[0]) + 1}"
         path = path[1:]
     field = ".".join(str(p) for p in path)
-    prefix = f"{where}: {field}: " if field else f"{where}: "
-    return prefix + _schema_message(error)
+    prefix = f"{where}: {_clip(field)}: " if field else f"{where}: "
+    return prefix + _clip(_schema_message(error))
 
 
 def _schema_message(error: ValidationError) -> str:  # noqa: PLR0911 (one answer per schema rule)
     value = error.validator_value
     match error.validator:
         case "minimum":
-            return f"must be >= {value} (got {error.instance})"
+            return f"must be >= {value} (got {shown(error.instance)})"
         case "maximum":
-            return f"must be <= {value} (got {error.instance})"
+            return f"must be <= {value} (got {shown(error.instance)})"
         case "required":
             return str(error.message).replace("is a required property", "is required")
         case "additionalProperties":
@@ -251,8 +337,8 @@ def _schema_message(error: ValidationError) -> str:  # noqa: PLR0911 (one answer
         case "oneOf" if "server-command" in str(value):
             return "give exactly one of 'server-command' or 'wsgi'"
         case "type":
-            return f"must be of type {value} (got {error.instance!r})"
+            return f"must be of type {value} (got {shown(error.instance)})"
         case "pattern":
-            return f"{error.instance!r} does not match {value}"
+            return f"{shown(error.instance)} does not match {value}"
         case _:
             return str(error.message)

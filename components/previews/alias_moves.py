@@ -10,6 +10,7 @@ from typing import Any
 
 from components.inputs import naming
 from components.inputs.aliases import AliasTarget, describe
+from components.previews.escape import code, text
 from components.previews.steps import REPLACEMENT_HALVES, STACK, Step, as_int, dig, json_config
 
 # Route objects: Ingresses today, Gateway API routes in gateway mode.
@@ -169,7 +170,7 @@ def alias_changes(document: dict[str, Any], steps: list[Step], project: str) -> 
         if before is not None and after is not None and before == after:
             continue
         tag = _alias_tag(before, after)
-        lines.append(f"`{alias}`{tag}: {describe(before)} → {describe(after)}")
+        lines.append(f"{code(alias)}{tag}: {text(describe(before))} → {text(describe(after))}")
     return lines
 
 

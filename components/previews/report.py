@@ -7,6 +7,7 @@ from typing import Any
 
 from components.inputs import naming
 from components.previews.alias_moves import ROUTE_KINDS, alias_changes
+from components.previews.escape import code, text
 from components.previews.steps import (
     CHANGE_OPS,
     DEPLOYMENT,
@@ -33,6 +34,8 @@ class Report:
     removed: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     rolls: list[str] = field(default_factory=list)
+    # What goes into the images of added or changed versions: `version`: endpoint.file ← source.
+    files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     changes: list[Step] = field(default_factory=list)
@@ -54,15 +57,17 @@ def build_report(document: dict[str, Any], fallback_stack: str = "stack") -> Rep
     # `pulumi preview --json` lists unchanged resources only in its changeSummary.
     report.same = as_int((document.get("changeSummary") or {}).get("same"), default=report.same)
     report.aliases = alias_changes(document, steps, project)
-    report.added = [s.name for s in report.changes if s.type == naming.VERSION_TYPE and s.op == "create"]
-    report.removed = [s.name for s in report.changes if s.type == naming.VERSION_TYPE and s.op == "delete"]
+    report.added = [text(s.name) for s in report.changes if s.type == naming.VERSION_TYPE and s.op == "create"]
+    report.removed = [text(s.name) for s in report.changes if s.type == naming.VERSION_TYPE and s.op == "delete"]
     for step in report.changes:
+        if step.type == naming.VERSION_TYPE and step.op != "delete":
+            report.files += version_files(step)
         if step.type == IMAGE and step.op != "delete":
             image = dig(step.inputs("new"), "imageName")
-            report.images.append(f"`{image if isinstance(image, str) else step.name}`")
+            report.images.append(code(image if isinstance(image, str) else step.name))
         if step.type == DEPLOYMENT and step.op in ("update", "replace"):
             why = ", ".join(step.reasons[:3]) + (", …" if len(step.reasons) > 3 else "")
-            report.rolls.append(f"`{step.object_name()}` ({step.op}{': ' + why if why else ''})")
+            report.rolls.append(f"{code(step.object_name())} ({step.op}{': ' + text(why) if why else ''})")
     report.warnings = warnings(report.changes)
     report.errors = [
         str(d.get("message", "")).strip()
@@ -90,17 +95,30 @@ def warnings(changes: list[Step]) -> list[str]:
     grouped: dict[tuple[str, str], list[str]] = {}
     for step in changes:
         if step.kind in SERVING_KINDS and step.op in ("replace", "delete") and step.type.startswith("kubernetes:"):
-            grouped.setdefault((step.op, step.kind), []).append(f"`{step.object_name()}`")
+            grouped.setdefault((step.op, step.kind), []).append(code(step.object_name()))
     lines = []
     for (op, kind), names in grouped.items():
         effect = _EFFECTS.get((op, kind), _EFFECTS[(op, "")])
         what = (
-            f"{kind} {names[0]}"
+            f"{text(kind)} {names[0]}"
             if len(names) == 1
-            else f"{len(names)} {kind}{'es' if kind.endswith('s') else 's'} ({_first(names, 5)})"
+            else f"{len(names)} {text(kind)}{'es' if kind.endswith('s') else 's'} ({_first(names, 5)})"
         )
-        lines.append(f"- ⚠️ **{op}** {what}: serves traffic; {effect}")
+        lines.append(f"- ⚠️ **{text(op)}** {what}: serves traffic; {effect}")
     return lines
+
+
+def version_files(step: Step) -> list[str]:
+    """The file sources a version's images hold (its component's `files` input), one line each."""
+    files = step.inputs("new").get("files")
+    if not isinstance(files, dict):
+        return []
+    before = step.inputs("old").get("files") if step.op != "create" else None
+    return [
+        f"{code(step.name)}: {code(key)} ← {code(source)}"
+        + (" (changed)" if isinstance(before, dict) and before.get(key) != source else "")
+        for key, source in sorted(files.items())
+    ]
 
 
 def _first(names: list[str], count: int) -> str:

@@ -15,16 +15,19 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from components.inputs.code_repository import CodeRepository
 from components.inputs.config_sections import UrlSource
 from components.inputs.contract import CODE_DIR, RUN_AS_USER, SERVE_DIR
 from components.inputs.errors import ConfigError
+from components.inputs.image_reference import is_image_reference
 from components.inputs.plan import DeploymentPlan, ImagePlan, VersionPlan
-from components.inputs.valohai_config import is_image_reference
 
 # Bump when the context layout or Dockerfile shape changes, so every image is rebuilt once.
 FORMAT = "vh-image-3"
@@ -231,20 +234,59 @@ def _write(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+# A URL file is a model or data file; more than this is a mistake or a hostile server (README, Security notes).
+MAX_DOWNLOAD = 4 * 1024**3
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to another https URL: a downgrade to http could be tampered with in transit."""
+
+    def redirect_request(  # noqa: PLR0917 (urllib's signature)
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if urllib.parse.urlsplit(newurl).scheme != "https":
+            raise urllib.error.URLError(f"redirected to {newurl!r}, which is not https; give the final https URL")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def fetch(source: UrlSource, cache: Path) -> Path:
-    """Download `source` once into a digest-addressed cache; a wrong digest is an error."""
+    """Download `source` once into a digest-addressed cache; a wrong digest is an error.
+
+    https only, redirects too, at most MAX_DOWNLOAD bytes.
+    """
     target = cache / source.sha256
     if target.exists():
         return target
+    if urllib.parse.urlsplit(source.url).scheme != "https":
+        raise ConfigError([f"files: {source.url} is not an https URL; only https sources are downloaded"])
     cache.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".part")
     digest = hashlib.sha256()
+    opener = urllib.request.build_opener(_HttpsOnlyRedirects())
     try:
-        with urllib.request.urlopen(source.url, timeout=60) as response, partial.open("wb") as out:  # noqa: S310 (https only, checked in settings)
+        with opener.open(source.url, timeout=60) as response, partial.open("wb") as out:
+            declared = response.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > MAX_DOWNLOAD:
+                raise _TooLarge
+            received = 0
             for block in iter(lambda: response.read(1 << 20), b""):
+                received += len(block)
+                if received > MAX_DOWNLOAD:
+                    raise _TooLarge
                 digest.update(block)
                 out.write(block)
-    except OSError as err:
+    except _TooLarge:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(
+            [f"files: {source.url} is larger than {MAX_DOWNLOAD} bytes, the most a URL file may be"]
+        ) from None
+    except (OSError, ValueError) as err:
         partial.unlink(missing_ok=True)
         raise ConfigError([f"files: cannot download {source.url}: {err}"]) from None
     if digest.hexdigest() != source.sha256:
@@ -257,3 +299,7 @@ def fetch(source: UrlSource, cache: Path) -> Path:
         )
     partial.rename(target)
     return target
+
+
+class _TooLarge(Exception):
+    pass

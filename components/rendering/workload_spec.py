@@ -53,6 +53,8 @@ class WorkloadInput:
     # Env names whose values live in the Secret `env_secret` (set with --secret), never in the pod spec.
     secret_env: frozenset[str] = frozenset()
     env_secret: str | None = None
+    # The HPA's scale-down stabilization window; None keeps Kubernetes' default (300 s).
+    scale_down_stabilization: int | None = None
 
     @property
     def scope(self) -> naming.Scope:
@@ -274,7 +276,7 @@ def service_spec(w: WorkloadInput) -> dict[str, Any]:
 
 
 def hpa_spec(w: WorkloadInput, deployment_name: Any) -> dict[str, Any]:
-    return {
+    spec: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment_name},
         "minReplicas": w.min_replicas,
         "maxReplicas": w.max_replicas,
@@ -285,6 +287,10 @@ def hpa_spec(w: WorkloadInput, deployment_name: Any) -> dict[str, Any]:
             }
         ],
     }
+    if w.scale_down_stabilization is not None:
+        # Only when set: an HPA without `behavior` keeps Kubernetes' defaults, and existing stacks no diff.
+        spec["behavior"] = {"scaleDown": {"stabilizationWindowSeconds": w.scale_down_stabilization}}
+    return spec
 
 
 def network_policy_spec(scope: naming.Scope, policy: NetworkPolicy) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
 from components.inputs import naming
+from components.inputs.config_sections import UrlSource
 from components.inputs.plan import VersionPlan
 from components.inputs.settings import StackSettings
-from components.rendering.build_context import BuildContext
+from components.rendering.build_context import BuildContext, sha256_file
 from components.rendering.routing.model import version_route
 from components.rendering.workload_spec import WorkloadInput
 from components.resources.digest_key import DigestKey
@@ -42,7 +44,8 @@ class DeploymentVersionArgs:
 
 class DeploymentVersion(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeploymentVersionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(naming.VERSION_TYPE, name, None, opts)
+        # The file sources are the component's inputs, so a preview lists what goes into each image.
+        super().__init__(naming.VERSION_TYPE, name, {"files": file_sources(args.plan, args.project_dir)}, opts)
         s, plan = args.settings, args.plan
         child = pulumi.ResourceOptions(parent=self)
 
@@ -88,6 +91,7 @@ class DeploymentVersion(pulumi.ComponentResource):
                 min_replicas=replicas.min,
                 max_replicas=replicas.max,
                 target_cpu=s.autoscaling.target_cpu_utilization_percentage,
+                scale_down_stabilization=s.autoscaling.scale_down_stabilization_seconds,
                 pull_secret=args.pull_secret,
                 secret_env=args.secret_env,
                 env_secret=naming.env_secret_name(s.scope, plan.name) if args.secret_env else None,
@@ -134,6 +138,24 @@ class DeploymentVersion(pulumi.ComponentResource):
             string_data=pulumi.Output.secret(values),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def file_sources(plan: VersionPlan, project_dir: Path) -> dict[str, str]:
+    """`endpoint.file` -> `source (sha256 <12 hex>)` for every file the version's images hold.
+
+    A URL is shown without its query or user part, which may carry a token (a signed URL).
+    """
+    sources: dict[str, str] = {}
+    for image in plan.images:
+        for item in image.files:
+            if isinstance(item.source, UrlSource):
+                parts = urllib.parse.urlsplit(item.source.url)
+                where, digest = f"https://{parts.hostname}{parts.path}", item.source.sha256
+            else:
+                where = os.path.relpath(item.source, project_dir.resolve())
+                digest = sha256_file(item.source)
+            sources[f"{item.endpoint}.{item.name}"] = f"{where} (sha256 {digest[:12]})"
+    return sources
 
 
 def _renamed_from(name: str, version: str, rest: str, taken: frozenset[str]) -> list[pulumi.Input[pulumi.Alias]]:

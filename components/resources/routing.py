@@ -6,6 +6,7 @@ the names of the Ingress-only program; gateway objects are `-route` and `-securi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from components.inputs.aliases import AliasTarget
 from components.inputs.settings import StackSettings
 from components.rendering.routing import gateway, ingress
 from components.rendering.routing.model import Route, Site, alias_route, url
-from components.resources.htpasswd import HtpasswdLine, Scheme
+from components.resources.htpasswd import MIN_PASSWORD_LENGTH, HtpasswdLine, Scheme
 
 
 @dataclass(frozen=True)
@@ -115,12 +116,35 @@ def _gateway_objects(
     opts: pulumi.ResourceOptions,
 ) -> list[pulumi.CustomResource]:
     options = ctx.gateway_options()
-    manifest = gateway.http_route(route, services, options)
-    declared: list[pulumi.CustomResource] = [_custom(f"{name}{naming.ROUTE_SUFFIX}", manifest, opts)]
+    manifest = _awaited_until_accepted(gateway.http_route(route, services, options), options)
+    route_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(custom_timeouts=ROUTE_TIMEOUTS))
+    declared: list[pulumi.CustomResource] = [_custom(f"{name}{naming.ROUTE_SUFFIX}", manifest, route_opts)]
     if ctx.auth_secret and options.implementation == "envoy":
         policy = gateway.envoy_security_policy(route, ctx.auth_secret, options)
         declared.append(_custom(f"{name}{naming.SECURITY_POLICY_SUFFIX}", policy, opts))
     return declared
+
+
+# How long `up` waits for the Gateway's controller to accept a route before it fails (a Gateway
+# without a controller, or a listener that does not admit the namespace, never accepts it).
+ROUTE_TIMEOUTS = pulumi.CustomTimeouts(create="5m", update="5m")
+
+
+def _awaited_until_accepted(manifest: dict[str, Any], options: gateway.GatewayOptions) -> dict[str, Any]:
+    """The HTTPRoute with `pulumi.com/waitFor`: its create or update returns once the Gateway's
+    controller reports, for this spec generation, the route Accepted and its references resolved,
+    so `up` does not print URLs the router does not know yet (pulumi-kubernetes >= 4.18 reads it;
+    the condition sits on the parent in `status.parents`, where `condition=` cannot look).
+    """
+    parent = f'@.parentRef.name=="{options.gateway_name}" && @.parentRef.namespace=="{options.gateway_namespace}"'
+    wait_for = [
+        f'jsonpath={{.status.parents[?{parent}].conditions[?@.type=="{condition}"'
+        " && @.observedGeneration==$.metadata.generation].status}=True"
+        for condition in ("Accepted", "ResolvedRefs")
+    ]
+    metadata = dict(manifest["metadata"])
+    metadata["annotations"] = {**metadata.get("annotations", {}), "pulumi.com/waitFor": json.dumps(wait_for)}
+    return {**manifest, "metadata": metadata}
 
 
 def _custom(logical: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
@@ -181,10 +205,16 @@ def declare_basic_auth(
     hash_opts = pulumi.ResourceOptions(parent=opts.parent)
     # Named after the stack, so two stacks sharing a namespace keep separate users.
     secret_name = naming.auth_secret_name(settings.scope)
-    lines = [
-        HtpasswdLine(f"{name}-basic-auth-{user}", user, password.get_secret_value(), scheme, opts=hash_opts).line
-        for user, password in sorted(settings.basic_auth.items())
-    ]
+    lines = []
+    for user, password in sorted(settings.basic_auth.items()):
+        if len(password.get_secret_value()) < MIN_PASSWORD_LENGTH:
+            pulumi.log.warn(
+                f"basicAuth.{user}: the password is shorter than {MIN_PASSWORD_LENGTH} characters; its hash is"
+                " fast to check (README, Basic auth), so a leaked Secret could be guessed offline. Set a random"
+                f' one: pulumi config set --secret --path basicAuth.{user} "$(openssl rand -base64 18)"'
+            )
+        line = HtpasswdLine(f"{name}-basic-auth-{user}", user, password.get_secret_value(), scheme, opts=hash_opts)
+        lines.append(line.line)
     joined = pulumi.Output.all(*lines).apply(lambda values: "".join(f"{v}\n" for v in values))
     content: pulumi.Output[str] = pulumi.Output.secret(joined)
     secret = k8s.core.v1.Secret(
@@ -208,8 +238,8 @@ def declare_basic_auth(
             namespace,
         )
         # A renamed Middleware is replaced, created before the old one goes, and the routes move to
-        # it in the same run. Traefik reads the Secret once, when the Middleware appears: created
-        # first, the Middleware stayed broken (its routes 404) until something else changed.
+        # it in the same run. After its Secret: a Middleware whose Secret Traefik cannot read yet is
+        # dropped, and every route through it answers 404 until Traefik rebuilds its configuration.
         after_secret = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[secret]))
         middleware = _custom(f"{name}-basic-auth-middleware", manifest, after_secret)
     return BasicAuth(secret=secret, middleware=middleware, secret_name=secret_name)

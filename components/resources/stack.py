@@ -32,7 +32,7 @@ def config_values() -> dict[str, object]:
     """Every config value of this project's namespace, including keys we do not know (typos)."""
     namespace = pulumi.get_project() + ":"
     return {
-        key.removeprefix(namespace): parse_config_value(value)
+        key.removeprefix(namespace): parse_config_value(key.removeprefix(namespace), value)
         for key, value in CONFIG.get().items()
         if key.startswith(namespace)
     }

@@ -89,22 +89,34 @@ def with_origin(url: str, base: str) -> str:
     return urllib.parse.urlunsplit((origin.scheme, origin.netloc, prefix + parsed.path, parsed.query, ""))
 
 
-def multipart(fields: list[tuple[str, str]], files: list[tuple[str, Path]]) -> tuple[bytes, str]:
+@dataclass(frozen=True)
+class Upload:
+    """A file field of a multipart body: its field name, the file's name and its bytes."""
+
+    name: str
+    filename: str
+    content: bytes
+
+    @property
+    def content_type(self) -> str:
+        return mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+
+
+def multipart(fields: list[tuple[str, str]], uploads: list[Upload]) -> tuple[bytes, str]:
     """A multipart/form-data body (RFC 7578) and its Content-Type."""
     boundary = f"vh-{uuid.uuid4().hex}"
     parts: list[bytes] = []
     for name, value in fields:
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"\r\n\r\n'.encode())
         parts.append(value.encode() + b"\r\n")
-    for name, path in files:
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    for upload in uploads:
         parts.append(
             (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"; '
-                f'filename="{_quote(path.name)}"\r\nContent-Type: {content_type}\r\n\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote(upload.name)}"; '
+                f'filename="{_quote(upload.filename)}"\r\nContent-Type: {upload.content_type}\r\n\r\n'
             ).encode()
         )
-        parts.append(path.read_bytes() + b"\r\n")
+        parts.append(upload.content + b"\r\n")
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -121,12 +133,24 @@ def split_pair(text: str, option: str, what: str = "NAME=VALUE") -> tuple[str, s
     return name, value
 
 
-def parse_file(text: str) -> tuple[str, Path]:
+def parse_file(text: str) -> Upload:
     name, value = split_pair(text, "--file", "NAME=@PATH")
     path = Path(value.removeprefix("@")).expanduser()
     if not path.is_file():
         raise ToolError(f"--file {name}: {path} is not a file")
-    return name, path
+    return Upload(name, path.name, path.read_bytes())
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What the user calls the request's parts, for messages: `call`'s options or the console's inputs."""
+
+    json: str = "--json"
+    fields: str = "--field"
+    files: str = "--file"
+    json_hint: str = "quote the body for the shell, or pass @FILE"
+    path: str = "the PATH argument"
+    no_user_fix: str = "the stack sets no basicAuth users here; pass --user NAME:PASSWORD"
 
 
 def build_request(
@@ -139,22 +163,49 @@ def build_request(
     credentials: tuple[str, str] | None = None,
     host: str | None = None,
 ) -> Request:
-    """The request `call` sends: JSON, multipart (files), a urlencoded form, or no body."""
-    form = [split_pair(f, "--field", "NAME=VALUE") for f in fields or []]
-    uploads = [parse_file(f) for f in files or []]
-    if json_body is not None and (form or uploads):
-        raise ToolError("--json sends a JSON body; it cannot be combined with --field or --file")
+    """The request `call` sends, from its options (`NAME=VALUE`, `NAME=@PATH`, a JSON text or @FILE)."""
+    text = json_body
+    if json_body is not None and json_body.startswith("@"):
+        text = Path(json_body[1:]).read_text()
+    return compose_request(
+        url,
+        method=method,
+        fields=[split_pair(f, "--field", "NAME=VALUE") for f in fields or []],
+        uploads=[parse_file(f) for f in files or []],
+        json_text=text,
+        credentials=credentials,
+        host=host,
+    )
+
+
+def compose_request(
+    url: str,
+    *,
+    method: str | None = None,
+    fields: list[tuple[str, str]] | None = None,
+    uploads: list[Upload] | None = None,
+    json_text: str | None = None,
+    credentials: tuple[str, str] | None = None,
+    host: str | None = None,
+    labels: Labels = Labels(),
+) -> Request:
+    """The one place a request to an endpoint is made (`call` and the console): JSON, multipart (files),
+    a urlencoded form, or no body; the stack's Host and basic-auth credentials."""
+    form, files = fields or [], uploads or []
+    if json_text is not None and (form or files):
+        raise ToolError(
+            f"{labels.json} sends a JSON body; it cannot be combined with {labels.fields} or {labels.files}"
+        )
     headers = {"Accept": "application/json, */*;q=0.5", "User-Agent": "valohai-deployments-call"}
     body: bytes | None = None
-    if json_body is not None:
-        text = Path(json_body[1:]).read_text() if json_body.startswith("@") else json_body
+    if json_text is not None:
         try:
-            json.loads(text)
+            json.loads(json_text)
         except ValueError as err:
-            raise ToolError(f"--json: not valid JSON ({err}); quote the body for the shell, or pass @FILE") from None
-        body, headers["Content-Type"] = text.encode(), "application/json"
-    elif uploads:
-        body, headers["Content-Type"] = multipart(form, uploads)
+            raise ToolError(f"{labels.json}: not valid JSON ({err}); {labels.json_hint}") from None
+        body, headers["Content-Type"] = json_text.encode(), "application/json"
+    elif files:
+        body, headers["Content-Type"] = multipart(form, files)
     elif form:
         body, headers["Content-Type"] = urllib.parse.urlencode(form).encode(), "application/x-www-form-urlencoded"
     if host:
@@ -165,6 +216,21 @@ def build_request(
     return Request(
         method=(method or ("POST" if body is not None else "GET")).upper(), url=url, headers=headers, body=body
     )
+
+
+def status_hint(status: int, user: str | None, url: str, labels: Labels = Labels()) -> str | None:
+    """What a 401 or 404 answer means for this stack, and the fix; None for other answers."""
+    if status == 401:
+        who = f"user '{user}'" if user else "no credentials"
+        fix = (
+            f"check basicAuth.{user} (pulumi config set --secret --path basicAuth.{user} ...) and run pulumi up"
+            if user
+            else labels.no_user_fix
+        )
+        return f"401 Unauthorized: the endpoint refused {who}; {fix}"
+    if status == 404:
+        return f"404 Not Found: {url} is not served; check {labels.path} and that `pulumi up` ran"
+    return None
 
 
 def format_body(content_type: str, body: bytes) -> str:
@@ -184,15 +250,41 @@ def format_body(content_type: str, body: bytes) -> str:
     )
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what "the same server" means."""
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to the origin the request went to: its `Authorization` and `Host`
+    headers are meant for that server alone. Any other redirect is the answer, shown with its Location."""
+
+    def redirect_request(  # noqa: PLR0917 (urllib's signature)
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if origin(newurl) != origin(req.full_url):
+            return None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def send(request: Request, timeout: float = 60.0) -> tuple[int, str, dict[str, str], bytes, float]:
-    """(status, reason, headers, body, seconds); HTTP errors are responses too."""
+    """(status, reason, headers, body, seconds); HTTP errors and cross-origin redirects are responses too."""
     # http(s) only: resolve_url builds it from the stack outputs or a checked --url.
     raw = urllib.request.Request(  # noqa: S310
         request.url, data=request.body, method=request.method, headers=request.headers
     )
+    opener = urllib.request.build_opener(_SameOriginRedirects())
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(raw, timeout=timeout) as response:  # noqa: S310
+        with opener.open(raw, timeout=timeout) as response:
             return response.status, response.reason, dict(response.headers), response.read(), time.monotonic() - started
     except urllib.error.HTTPError as err:
         return err.code, err.reason, dict(err.headers), err.read(), time.monotonic() - started

@@ -95,15 +95,8 @@ class Pulumi:
                 "(after scripts/setup), elsewhere install Pulumi"
             )
 
-    def run(self, *args: str, secret_output: bool = False) -> str:
-        result = subprocess.run(
-            ["pulumi", *args, "--stack", self.stack, "--non-interactive"],
-            cwd=self.project_dir,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=os.environ | {"PULUMI_SKIP_UPDATE_CHECK": "true"},
-        )
+    def run(self, *args: str, secret_output: bool = False, config_file: Path | None = None) -> str:
+        result = self.attempt(*args, config_file=config_file)
         if result.returncode != 0:
             # A failing command may echo what it read; keep secrets out of the message.
             detail = "" if secret_output else (result.stderr.strip() or result.stdout.strip())[-2000:]
@@ -112,6 +105,34 @@ class Pulumi:
                 f"'{self.stack}': {detail or 'see `pulumi` output'}"
             )
         return result.stdout
+
+    def stack_names(self) -> list[str]:
+        """The stacks of this project in the current backend (`pulumi stack ls`)."""
+        result = subprocess.run(
+            ["pulumi", "stack", "ls", "--json", "--non-interactive"],
+            cwd=self.project_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=os.environ | {"PULUMI_SKIP_UPDATE_CHECK": "true"},
+        )
+        try:
+            listed = json.loads(result.stdout) if result.returncode == 0 else []
+        except ValueError:
+            listed = []
+        return [str(item.get("name")) for item in listed if isinstance(item, dict)]
+
+    def attempt(self, *args: str, config_file: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a pulumi command whatever its exit status (`preview --json` prints its errors as JSON)."""
+        extra = ["--config-file", str(config_file)] if config_file else []
+        return subprocess.run(
+            ["pulumi", *args, *extra, "--stack", self.stack, "--non-interactive"],
+            cwd=self.project_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=os.environ | {"PULUMI_SKIP_UPDATE_CHECK": "true"},
+        )
 
     def read_config(self) -> StackConfig:
         progress(f"reading the config of stack '{self.stack}'")
@@ -129,7 +150,7 @@ class Pulumi:
                 secret_keys.add(key)
             if "value" in entry:
                 # The program reads each value with parse_config_value too (components/stack.py).
-                values[key] = parse_config_value(entry["value"])
+                values[key] = parse_config_value(key, entry["value"])
             elif key in stack_file:
                 # Without --show-secrets Pulumi hides the whole value; the stack file still has its shape.
                 values[key] = _with_placeholders(stack_file[key])
@@ -137,7 +158,7 @@ class Pulumi:
                 values[key] = SECRET_PLACEHOLDER
         return StackConfig(self.project_dir, self.stack, namespace, values, frozenset(secret_keys))
 
-    def write(self, config: StackConfig, changes: dict[str, dict[str, Any]]) -> None:
+    def write(self, config: StackConfig, changes: dict[str, dict[str, Any]], config_file: Path | None = None) -> None:
         """Replace whole top-level keys (`versions`, `aliases`) in one `pulumi config set-all` call.
 
         One call is one write of the stack file, so a failure leaves the old config intact, and JSON
@@ -148,8 +169,9 @@ class Pulumi:
             f"{config.namespace}:{key}": {"value": json.dumps(value), "objectValue": value, "secret": False}
             for key, value in changes.items()
         }
-        progress(f"writing {', '.join(changes)} to stack '{self.stack}' (pulumi config set-all)")
-        self.run("config", "set-all", "--json", json.dumps(payload))
+        where = f"a copy of its config ({config_file.name})" if config_file else "its config"
+        progress(f"writing {', '.join(changes)} of stack '{self.stack}' to {where} (pulumi config set-all)")
+        self.run("config", "set-all", "--json", json.dumps(payload), config_file=config_file)
 
     def outputs(self) -> dict[str, Any]:
         progress(f"reading the outputs of stack '{self.stack}'")

@@ -1,18 +1,20 @@
 # shellcheck shell=bash
 # The local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler and KWOK, all from the `kube` multi-call binary that scripts/install-toolchain
-# builds, all on 127.0.0.1. Sourced by scripts/services, which provides log/die/pid helpers,
-# CACHE_DIR, RUN_DIR and REPO_ROOT.
+# builds, all on 127.0.0.1, each run by lib/daemon.sh as `cluster/<name>/<component>`. Certificates
+# and kubeconfigs: lib/pki.sh. The API server has the aggregation layer on (front-proxy CA,
+# requestheader flags), so an aggregated API such as metrics.k8s.io (lib/metrics-server.sh) can
+# be served beside it.
 #
 # A cluster has a name and a slot; the slot offsets every port, so a second cluster (slot 1)
 # can stand in for a second deploy target beside the first:
 #   slot 0: etcd 2379/2380, apiserver 6443, controller-manager 10257, scheduler 10259, kwok 10247
 #   slot N: each of those + 100*N
-# State: $CACHE_DIR/cluster/<name>/ (pki, etcd data, kubeconfigs, logs, pids).
+# State: $CACHE_DIR/cluster/<name>/ (pki, etcd data, kubeconfigs, logs, pids, slot). `stop` stops
+# every cluster found there or running, whether its start finished or not.
 # The admin kubeconfig is also written to <repo>/kubeconfigs/<name>.yaml (git-ignored), which
 # is where Pulumi.local.yaml's target.kubeconfig points.
 
-KUBERNETES_VERSION_WANTED="v1.37.2"
 GATEWAY_API_VERSION="v1.6.3"
 SERVICE_CIDR="10.96.0.0/16"
 # KWOK's pods get addresses from here. They exist nowhere: a blackhole route makes sure nothing
@@ -43,87 +45,6 @@ cluster_vars() { # NAME SLOT
 kube_bin() { command -v kube || die "kube not found: run scripts/install-toolchain"; }
 kctl() { kubectl --kubeconfig "$CL_ADMIN" "$@"; }
 
-# ------------------------------------------------------------------------------------ pki --
-
-# cert NAME CN ORG [SAN]: a key and a certificate signed by the cluster CA.
-cert() {
-    local name="$1" cn="$2" org="$3" san="${4:-}"
-    [ -s "$CL_PKI/$name.crt" ] && return 0
-    local subj="/CN=$cn"
-    [ -n "$org" ] && subj="/O=$org$subj"
-    openssl genrsa -out "$CL_PKI/$name.key" 2048 2>/dev/null
-    openssl req -new -key "$CL_PKI/$name.key" -subj "$subj" -out "$CL_PKI/$name.csr" 2>/dev/null
-    local ext="$CL_PKI/$name.ext"
-    {
-        echo "basicConstraints=CA:FALSE"
-        echo "keyUsage=critical,digitalSignature,keyEncipherment"
-        if [ -n "$san" ]; then
-            echo "extendedKeyUsage=serverAuth,clientAuth"
-            echo "subjectAltName=$san"
-        else
-            echo "extendedKeyUsage=clientAuth"
-        fi
-    } > "$ext"
-    openssl x509 -req -in "$CL_PKI/$name.csr" -CA "$CL_PKI/ca.crt" -CAkey "$CL_PKI/ca.key" \
-        -CAcreateserial -days 3650 -sha256 -extfile "$ext" -out "$CL_PKI/$name.crt" 2>/dev/null
-    rm -f "$CL_PKI/$name.csr" "$ext"
-}
-
-ensure_pki() {
-    mkdir -p "$CL_PKI"
-    chmod 700 "$CL_PKI"
-    if [ ! -s "$CL_PKI/ca.crt" ]; then
-        log "cluster $CL_NAME: new CA and certificates in $CL_PKI"
-        openssl genrsa -out "$CL_PKI/ca.key" 2048 2>/dev/null
-        openssl req -x509 -new -key "$CL_PKI/ca.key" -subj "/CN=valohai-local-$CL_NAME-ca" \
-            -days 3650 -sha256 -out "$CL_PKI/ca.crt" 2>/dev/null
-    fi
-    cert apiserver kube-apiserver "" \
-        "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-    cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
-    cert admin admin system:masters
-    cert controller-manager system:kube-controller-manager ""
-    cert scheduler system:kube-scheduler ""
-    cert kube-proxy system:kube-proxy ""
-    if [ ! -s "$CL_PKI/sa.key" ]; then
-        openssl genrsa -out "$CL_PKI/sa.key" 2048 2>/dev/null
-        openssl rsa -in "$CL_PKI/sa.key" -pubout -out "$CL_PKI/sa.pub" 2>/dev/null
-    fi
-}
-
-# kubeconfig FILE CERT: a kubeconfig for the client certificate CERT (embedded, so the file can
-# be copied anywhere).
-write_kubeconfig() {
-    local file="$1" user="$2"
-    local ca crt key
-    ca="$(base64 -w0 < "$CL_PKI/ca.crt")"
-    crt="$(base64 -w0 < "$CL_PKI/$user.crt")"
-    key="$(base64 -w0 < "$CL_PKI/$user.key")"
-    umask 077
-    cat > "$file.tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: valohai-$CL_NAME
-  cluster:
-    server: https://127.0.0.1:$CL_API_PORT
-    certificate-authority-data: $ca
-users:
-- name: $user
-  user:
-    client-certificate-data: $crt
-    client-key-data: $key
-contexts:
-- name: valohai-$CL_NAME
-  context:
-    cluster: valohai-$CL_NAME
-    user: $user
-current-context: valohai-$CL_NAME
-EOF
-    mv "$file.tmp" "$file"
-    umask 022
-}
-
 ensure_kubeconfigs() {
     write_kubeconfig "$CL_ADMIN" admin
     write_kubeconfig "$CL_DIR/controller-manager.kubeconfig" controller-manager
@@ -135,36 +56,11 @@ ensure_kubeconfigs() {
 
 # ------------------------------------------------------------------------------ processes --
 
-# start_component NAME READY_CHECK ARGS...: run `kube NAME ARGS` in the background (setsid, so
-# a Ctrl-C of the caller does not reach it), wait for READY_CHECK.
+# start_component NAME READY ARGS...: `kube NAME ARGS` as the daemon cluster/<cluster>/NAME.
 start_component() {
     local name="$1" ready="$2"
     shift 2
-    local pidfile="$CL_DIR/$name.pid" logfile="$CL_DIR/$name.log" pid
-    if pid="$(pid_from_file "$pidfile" kube)" && $ready; then
-        return 0
-    fi
-    log "cluster $CL_NAME: starting $name (log: $logfile)"
-    setsid "$(kube_bin)" "$name" "$@" >> "$logfile" 2>&1 < /dev/null 9>&- &
-    echo $! > "$pidfile"
-    local deadline=$((SECONDS + START_TIMEOUT))
-    until $ready; do
-        if ! pid_from_file "$pidfile" kube >/dev/null; then
-            show_log_tail "$logfile"
-            die "cluster $CL_NAME: $name exited during start-up"
-        fi
-        [ $SECONDS -lt $deadline ] || { show_log_tail "$logfile"; die "cluster $CL_NAME: $name not ready in ${START_TIMEOUT}s"; }
-        sleep 0.3
-    done
-}
-
-stop_component() { # NAME
-    local pid
-    if pid="$(pid_from_file "$CL_DIR/$1.pid" kube)"; then
-        log "cluster $CL_NAME: stopping $1 (pid $pid)"
-        stop_pid "$pid" kube
-    fi
-    rm -f "$CL_DIR/$1.pid"
+    daemon_start "cluster/$CL_NAME/$name" "$CL_DIR" "$ready" -- "$(kube_bin)" "$name" "$@"
 }
 
 etcd_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$CL_ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'; }
@@ -191,6 +87,8 @@ start_etcd() {
 start_apiserver() {
     # --endpoint-reconciler-type=none: with a loopback advertise address the default reconciler
     # refuses to start; nothing here needs the `kubernetes` Service's endpoints.
+    # --enable-aggregator-routing: aggregated APIs are reached at their EndpointSlice address (a
+    # host address on the node's bridge), not through a Service IP that needs kube-proxy.
     start_component kube-apiserver api_ready \
         --etcd-servers "http://127.0.0.1:$CL_ETCD_PORT" \
         --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$CL_API_PORT" \
@@ -204,7 +102,14 @@ start_apiserver() {
         --service-account-issuer https://kubernetes.default.svc \
         --service-account-key-file "$CL_PKI/sa.pub" --service-account-signing-key-file "$CL_PKI/sa.key" \
         --authorization-mode Node,RBAC --allow-privileged=true \
-        --service-cluster-ip-range "$SERVICE_CIDR" --profiling=false
+        --service-cluster-ip-range "$SERVICE_CIDR" --profiling=false \
+        --requestheader-client-ca-file "$CL_PKI/front-proxy-ca.crt" \
+        --requestheader-allowed-names front-proxy-client \
+        --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+        --requestheader-extra-headers-prefix X-Remote-Extra- \
+        --proxy-client-cert-file "$CL_PKI/front-proxy-client.crt" \
+        --proxy-client-key-file "$CL_PKI/front-proxy-client.key" \
+        --enable-aggregator-routing=true
 }
 
 start_controller_manager() {
@@ -358,6 +263,8 @@ cluster_start() { # NAME SLOT
     cluster_vars "$1" "$2"
     command -v kube >/dev/null || die "kube not found on PATH: run scripts/install-toolchain"
     mkdir -p "$CL_DIR"
+    # Written first, so that `stop` knows this cluster even if its start fails half-way.
+    echo "$CL_SLOT" > "$CL_DIR/slot"
     ensure_pki
     ensure_kubeconfigs
     ensure_blackhole
@@ -371,39 +278,51 @@ cluster_start() { # NAME SLOT
     log "cluster $CL_NAME: up at https://127.0.0.1:$CL_API_PORT (kubeconfig: $CL_REPO_KUBECONFIG)"
 }
 
-# The API server goes before etcd: stopped the other way round it hangs on its storage.
-cluster_stop() { # NAME SLOT
-    cluster_vars "$1" "$2"
-    stop_component kwok
-    stop_component kube-scheduler
-    stop_component kube-controller-manager
-    stop_component kube-apiserver
-    stop_component etcd
-    if ! cluster_any_running; then
+CLUSTER_COMPONENTS=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)   # stop order
+
+# The API server goes before etcd: stopped the other way round it hangs on its storage. Then any
+# `kube` process still naming this cluster's dir (started by an older checkout, pid file lost).
+cluster_stop() { # NAME
+    cluster_vars "$1" "$(cat "$CACHE_DIR/cluster/$1/slot" 2>/dev/null || echo 0)"
+    local c
+    for c in "${CLUSTER_COMPONENTS[@]}"; do
+        daemon_stop "cluster/$CL_NAME/$c" "$CL_DIR" kube
+    done
+    daemon_sweep kube "$CL_DIR/"
+    if [ -z "$(cluster_names_running)" ]; then
         ip route del blackhole "$KWOK_BLACKHOLE" 2>/dev/null || true
     fi
 }
 
-# Any cluster's component still running (the blackhole route is shared by all of them).
-cluster_any_running() {
+# Every cluster ever started under the cache dir: those with a state dir, and any still running.
+cluster_names() {
+    {
+        local dir
+        for dir in "$CACHE_DIR"/cluster/*/; do [ -d "$dir" ] && basename "$dir"; done
+        cluster_names_running
+    } | sort -u
+}
+
+cluster_names_running() {
+    daemon_ids_under cluster/ | cut -d/ -f2 | sort -u
     local f
     for f in "$CACHE_DIR"/cluster/*/*.pid; do
-        [ -e "$f" ] && pid_from_file "$f" kube >/dev/null && return 0
+        [ -e "$f" ] && [ -n "$(legacy_pid "$f" kube)" ] && basename "$(dirname "$f")"
     done
-    return 1
+    return 0
 }
 
 cluster_status() { # NAME SLOT -> 0 if all up
     cluster_vars "$1" "$2"
-    local ok=0 c check
+    local ok=0 c check pid
     for c in etcd:etcd_ready kube-apiserver:api_ready kube-controller-manager:kcm_ready \
         kube-scheduler:sched_ready kwok:kwok_ready; do
         check="${c#*:}"
         c="${c%%:*}"
-        if pid_from_file "$CL_DIR/$c.pid" kube >/dev/null && $check; then
-            echo "cluster $CL_NAME $c: up"
+        if pid="$(daemon_running "cluster/$CL_NAME/$c" "$CL_DIR" kube)" && $check; then
+            status_line "cluster $CL_NAME $c" up "pid $pid"
         else
-            echo "cluster $CL_NAME $c: down"
+            status_line "cluster $CL_NAME $c" down
             ok=3
         fi
     done

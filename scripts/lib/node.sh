@@ -1,19 +1,27 @@
 # shellcheck shell=bash
 # A real node for the local cluster: containerd (built from the Go module proxy), Debian's runc
-# and CNI plugins, and the kubelet and kube-proxy of the `kube` binary. Sourced by
-# scripts/services after lib/cluster.sh (it uses the `local` cluster's CA and kubeconfigs).
+# and CNI plugins, and the kubelet and kube-proxy of the `kube` binary, each run by lib/daemon.sh
+# as `node/<name>`. Uses the `local` cluster's CA and kubeconfigs (lib/cluster.sh, lib/pki.sh).
 #
 # Everything stays on this machine: pods live on the bridge vd-cni0 (10.88.0.0/24), service
 # addresses (10.96.0.0/16) are routed onto that bridge, pods resolve names through a
 # resolv.conf that points at their own loopback, and a FORWARD rule drops anything a pod sends
 # beyond the pod and service ranges. node_stop undoes all of it: processes, bridge, iptables
 # chains, mounts, cgroups and the sysctls the kubelet changes.
+#
+# The node's address is the bridge's own, 10.88.0.1: the kubelet registers it as its InternalIP
+# and serves its API there (port 10250) with a certificate the cluster CA signed for that IP, so
+# the API server (logs, exec, port-forward; --kubelet-certificate-authority) and metrics-server
+# reach it with TLS verified. An INPUT rule admits that address only from this machine and from
+# pods: nothing off the machine reaches the kubelet.
 
 NODE_NAME="local-node"
 POD_CIDR="10.88.0.0/24"
 POD_GATEWAY="10.88.0.1"
 NODE_BRIDGE="vd-cni0"
+NODE_IP="$POD_GATEWAY"
 EGRESS_CHAIN="VALOHAI-POD-EGRESS"
+INGRESS_CHAIN="VALOHAI-NODE-INPUT"
 PAUSE_IMAGE="valohai.local/pause:3.10"
 NODE_PACKAGES=(runc containernetworking-plugins iptables conntrack openssl)
 # What the kubelet, kube-proxy and the bridge plugin may change on the host; saved before the
@@ -28,43 +36,11 @@ node_vars() {
     KUBELET_DIR="/var/lib/valohai-deployments/kubelet"
 }
 
-# The address the node registers with: the API requires a non-loopback node IP. Nothing is
-# served there (the kubelet listens on 127.0.0.1); it only names the node.
-node_ip() { ip -4 -o addr show scope global | awk '$2 != "'"$NODE_BRIDGE"'" {sub(/\/.*/, "", $4); print $4; exit}'; }
-
 ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 
 containerd_ready() { ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; }
 kubelet_ready() { curl -fsS --max-time 2 http://127.0.0.1:10248/healthz >/dev/null 2>&1; }
 kube_proxy_ready() { curl -fsS --max-time 2 http://127.0.0.1:10256/healthz >/dev/null 2>&1; }
-
-# start_daemon NAME COMM READY_CHECK COMMAND...: like start_component, for any binary.
-start_daemon() {
-    local name="$1" comm="$2" ready="$3"
-    shift 3
-    local pidfile="$NODE_DIR/$name.pid" logfile="$NODE_DIR/$name.log"
-    if pid_from_file "$pidfile" "$comm" >/dev/null && $ready; then
-        return 0
-    fi
-    log "node: starting $name (log: $logfile)"
-    setsid "$@" >> "$logfile" 2>&1 < /dev/null 9>&- &
-    echo $! > "$pidfile"
-    local deadline=$((SECONDS + START_TIMEOUT))
-    until $ready; do
-        pid_from_file "$pidfile" "$comm" >/dev/null || { show_log_tail "$logfile"; die "node: $name exited during start-up"; }
-        [ $SECONDS -lt $deadline ] || { show_log_tail "$logfile"; die "node: $name not ready in ${START_TIMEOUT}s"; }
-        sleep 0.3
-    done
-}
-
-stop_daemon() { # NAME COMM
-    local pid
-    if pid="$(pid_from_file "$NODE_DIR/$1.pid" "$2")"; then
-        log "node: stopping $1 (pid $pid)"
-        stop_pid "$pid" "$2"
-    fi
-    rm -f "$NODE_DIR/$1.pid"
-}
 
 save_sysctls() {
     local saved="$NODE_DIR/sysctls.saved" key
@@ -89,7 +65,7 @@ server = "http://$REGISTRY_ADDR"
 [host."http://$REGISTRY_ADDR"]
   capabilities = ["pull", "resolve"]
 EOF
-    cat > "$NODE_DIR/containerd/config.toml" <<EOF
+    write_file "$NODE_DIR/containerd/config.toml" <<EOF
 version = 3
 root = "$NODE_DIR/containerd/root"
 state = "$NODE_RUN/containerd/state"
@@ -150,6 +126,13 @@ ensure_node_network() {
     iptables -w -A "$EGRESS_CHAIN" -d "$SERVICE_CIDR" -j RETURN
     iptables -w -A "$EGRESS_CHAIN" -s "$POD_CIDR" -j DROP
     iptables -w -C FORWARD -j "$EGRESS_CHAIN" 2>/dev/null || iptables -w -I FORWARD 1 -j "$EGRESS_CHAIN"
+    # The node's address (kubelet, metrics-server) answers this machine and its pods only.
+    iptables -w -N "$INGRESS_CHAIN" 2>/dev/null || iptables -w -F "$INGRESS_CHAIN"
+    iptables -w -A "$INGRESS_CHAIN" -i lo -j RETURN
+    iptables -w -A "$INGRESS_CHAIN" -i "$NODE_BRIDGE" -j RETURN
+    iptables -w -A "$INGRESS_CHAIN" -j DROP
+    iptables -w -C INPUT -d "$NODE_IP" -j "$INGRESS_CHAIN" 2>/dev/null \
+        || iptables -w -I INPUT 1 -d "$NODE_IP" -j "$INGRESS_CHAIN"
 }
 
 remove_node_network() {
@@ -158,6 +141,9 @@ remove_node_network() {
     while iptables -w -D FORWARD -j "$EGRESS_CHAIN" 2>/dev/null; do :; done
     iptables -w -F "$EGRESS_CHAIN" 2>/dev/null || true
     iptables -w -X "$EGRESS_CHAIN" 2>/dev/null || true
+    while iptables -w -D INPUT -d "$NODE_IP" -j "$INGRESS_CHAIN" 2>/dev/null; do :; done
+    iptables -w -F "$INGRESS_CHAIN" 2>/dev/null || true
+    iptables -w -X "$INGRESS_CHAIN" 2>/dev/null || true
     local veth
     for veth in $(ip -o link show type veth 2>/dev/null | sed -n "s/^[0-9]*: \([^@:]*\).*master $NODE_BRIDGE.*/\1/p"); do
         ip link del "$veth" 2>/dev/null || true
@@ -183,13 +169,17 @@ ensure_pause_image() {
 write_node_configs() {
     cluster_vars local 0
     cert "kubelet-$NODE_NAME" "system:node:$NODE_NAME" system:nodes
+    cert "kubelet-serving-$NODE_NAME" "system:node:$NODE_NAME" system:nodes "IP:$NODE_IP,DNS:$NODE_NAME"
     write_kubeconfig "$NODE_DIR/kubelet.kubeconfig" "kubelet-$NODE_NAME"
     # Pods look names up on their own loopback, where nothing answers: no lookup leaves the machine.
     echo "nameserver 127.0.0.1" > "$NODE_DIR/resolv.conf"
-    cat > "$NODE_DIR/kubelet.yaml" <<EOF
+    write_file "$NODE_DIR/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: $NODE_IP
+port: 10250
+tlsCertFile: $CL_PKI/kubelet-serving-$NODE_NAME.crt
+tlsPrivateKeyFile: $CL_PKI/kubelet-serving-$NODE_NAME.key
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
 readOnlyPort: 0
@@ -210,7 +200,7 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 imageGCHighThresholdPercent: 99
 imageGCLowThresholdPercent: 98
 EOF
-    cat > "$NODE_DIR/kube-proxy.yaml" <<EOF
+    write_file "$NODE_DIR/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $CL_DIR/kube-proxy.kubeconfig}
@@ -239,18 +229,23 @@ node_start() {
     node_vars
     mkdir -p "$NODE_DIR" "$KUBELET_DIR"
     command -v containerd >/dev/null || die "containerd not found: run scripts/install-toolchain"
-    [ -x /usr/sbin/runc ] && [ -x /usr/lib/cni/bridge ] || die "runc / CNI plugins missing: apt-get install ${NODE_PACKAGES[*]}"
+    if [ ! -x /usr/sbin/runc ] || [ ! -x /usr/lib/cni/bridge ]; then
+        die "runc / CNI plugins missing: apt-get install ${NODE_PACKAGES[*]}"
+    fi
     modprobe br_netfilter 2>/dev/null || true
     save_sysctls
     write_containerd_config
     ensure_node_network
-    start_daemon containerd containerd containerd_ready containerd --config "$NODE_DIR/containerd/config.toml"
+    daemon_start node/containerd "$NODE_DIR" containerd_ready --watch "$NODE_DIR/containerd/config.toml" -- \
+        containerd --config "$NODE_DIR/containerd/config.toml"
     ensure_pause_image
     write_node_configs
-    start_daemon kubelet kube kubelet_ready "$(kube_bin)" kubelet --config "$NODE_DIR/kubelet.yaml" \
+    daemon_start node/kubelet "$NODE_DIR" kubelet_ready --watch "$NODE_DIR/kubelet.yaml" -- \
+        "$(kube_bin)" kubelet --config "$NODE_DIR/kubelet.yaml" \
         --kubeconfig "$NODE_DIR/kubelet.kubeconfig" --hostname-override "$NODE_NAME" \
-        --node-ip "$(node_ip)" --root-dir "$KUBELET_DIR" --node-labels type=real
-    start_daemon kube-proxy kube kube_proxy_ready "$(kube_bin)" kube-proxy --config "$NODE_DIR/kube-proxy.yaml"
+        --node-ip "$NODE_IP" --root-dir "$KUBELET_DIR" --node-labels type=real
+    daemon_start node/kube-proxy "$NODE_DIR" kube_proxy_ready --watch "$NODE_DIR/kube-proxy.yaml" -- \
+        "$(kube_bin)" kube-proxy --config "$NODE_DIR/kube-proxy.yaml"
     wait_node_ready
     log "node: $NODE_NAME Ready (pods on $POD_CIDR, bridge $NODE_BRIDGE)"
 }
@@ -263,19 +258,24 @@ node_stop() {
         local task
         for task in $(ctr_k8s tasks ls -q 2>/dev/null); do ctr_k8s tasks kill -s KILL "$task" >/dev/null 2>&1 || true; done
     fi
-    stop_daemon kubelet kube
-    stop_daemon kube-proxy kube
+    daemon_stop node/kubelet "$NODE_DIR" kube
+    daemon_stop node/kube-proxy "$NODE_DIR" kube
+    daemon_sweep kube "$NODE_DIR/"
     if command -v kube >/dev/null; then
         "$(kube_bin)" kube-proxy --cleanup >/dev/null 2>&1 || true
     fi
-    stop_daemon containerd containerd
-    # Shims outlive containerd by design; the node's pods end with it.
-    pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null || true
+    # Shims outlive containerd by design; the node's pods (killed above) end with them.
+    local -a shims
+    mapfile -t shims < <({ daemon_pids node/containerd containerd-shim
+        pgrep -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" || true; } | sort -un)
+    [ ${#shims[@]} -eq 0 ] || kill -KILL "${shims[@]}" 2>/dev/null || true
+    daemon_stop node/containerd "$NODE_DIR" containerd
+    daemon_sweep containerd "$NODE_DIR/"
     local mnt
-    for mnt in $(awk -v a="$KUBELET_DIR" -v b="$NODE_DIR/containerd" -v c="$NODE_RUN" \
-        'index($2, a) == 1 || index($2, b) == 1 || index($2, c) == 1 {print $2}' /proc/self/mounts | sort -r); do
+    while read -r mnt; do
         umount -l "$mnt" 2>/dev/null || true
-    done
+    done < <(awk -v a="$KUBELET_DIR" -v b="$NODE_DIR/containerd" -v c="$NODE_RUN" \
+        'index($2, a) == 1 || index($2, b) == 1 || index($2, c) == 1 {print $2}' /proc/self/mounts | sort -r)
     local netns
     for netns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns del "$netns" 2>/dev/null || true; done
     remove_kubelet_chains
@@ -311,9 +311,15 @@ remove_cgroups() {
 
 node_status() {
     node_vars
-    local ok=0
-    if pid_from_file "$NODE_DIR/containerd.pid" containerd >/dev/null && containerd_ready; then echo "node containerd: up"; else echo "node containerd: down"; ok=3; fi
-    if pid_from_file "$NODE_DIR/kubelet.pid" kube >/dev/null && kubelet_ready; then echo "node kubelet: up"; else echo "node kubelet: down"; ok=3; fi
-    if pid_from_file "$NODE_DIR/kube-proxy.pid" kube >/dev/null && kube_proxy_ready; then echo "node kube-proxy: up"; else echo "node kube-proxy: down"; ok=3; fi
+    local ok=0 d comm check pid
+    for d in containerd:containerd:containerd_ready kubelet:kube:kubelet_ready kube-proxy:kube:kube_proxy_ready; do
+        IFS=: read -r d comm check <<< "$d"
+        if pid="$(daemon_running "node/$d" "$NODE_DIR" "$comm")" && $check; then
+            status_line "node $d" up "pid $pid"
+        else
+            status_line "node $d" down
+            ok=3
+        fi
+    done
     return $ok
 }

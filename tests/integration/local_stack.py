@@ -316,3 +316,46 @@ def services(*args: str) -> str:
     if result.returncode != 0:
         raise AssertionError(f"scripts/services {' '.join(args)} failed:\n{result.stderr[-3000:]}")
     return result.stdout
+
+
+def service_processes(prefix: str = "") -> dict[int, str]:
+    """pid -> service id of every live process scripts/services started (and what they spawned)
+    under this cache dir, whose id starts with `prefix` (e.g. `cluster/second/`).
+
+    Read from the markers each daemon carries in its environment (scripts/lib/daemon.sh), not
+    from pid files.
+    """
+    home = str(services_dir())
+    found = {}
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            variables = dict(
+                item.split("=", 1) for item in environ.read_bytes().decode(errors="replace").split("\0") if "=" in item
+            )
+        except OSError:  # gone meanwhile, or a kernel thread
+            continue
+        service = variables.get("VALOHAI_SERVICE")
+        if service and variables.get("VALOHAI_SERVICE_HOME") == home and service.startswith(prefix):
+            found[int(environ.parent.name)] = service
+    return found
+
+
+def processes_mentioning(text: str, command: str) -> list[int]:
+    """pids of live processes running `command` whose command line holds `text` (markers or not)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace")
+            comm = (cmdline.parent / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == command and text in args:
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def services_status() -> subprocess.CompletedProcess[str]:
+    """`scripts/services status` (exit 0 when every service is up)."""
+    return subprocess.run(
+        [str(ROOT / "scripts" / "services"), "status"], capture_output=True, text=True, timeout=120, check=False
+    )

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -368,6 +369,25 @@ def test_a_version_comes_and_goes_while_its_alias_keeps_serving(stack: LocalStac
         120,
         f"{V3}'s pods gone",
     )
+
+
+def test_every_url_up_prints_answers_as_soon_as_up_returns(stack: LocalStack, auth: tuple[str, str]) -> None:
+    """A new version and a new alias in one `up`: each URL it prints answers at once, with no retry
+    (the HTTPRoutes are awaited until the Gateway has accepted them)."""
+    stack.pulumi(
+        "config", "set", "--path", f'versions["{V3}"].files.predict-digit.model', "example/models/digits-v2.json"
+    )
+    stack.pulumi("config", "set", "--path", "aliases.candidate", V3)
+    endpoints = ("greet-me", "predict-digit")
+    paths = [_path(route, endpoint) for route in (V3, "candidate") for endpoint in endpoints]
+    stack.pulumi("up", "--yes")
+    answers = {path: request(stack.host, path, auth=auth).status for path in paths}
+    outputs = stack.outputs()
+    printed = [*outputs["versionUrls"][V3].values(), *outputs["aliasUrls"]["candidate"].values()]
+    assert sorted(urlsplit(url).path for url in printed) == sorted(paths), "the URLs up printed"
+    # greet-me answers 200 to a GET; predict-digit its own answer, never the router's 404.
+    assert all(status != 404 for status in answers.values()), answers
+    assert [answers[path] for path in paths if "/greet-me/" in path] == [200, 200], answers
 
 
 def test_a_deployment_update_rolls_without_a_failed_request(stack: LocalStack, auth: tuple[str, str]) -> None:

@@ -15,6 +15,7 @@ Tests run in file order; each leaves the stack's config as the next expects.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -190,6 +191,13 @@ def test_version_create_adds_a_version_and_the_preview_lists_its_images(stack: L
         assert f"- **Versions added**: {V3}" in lines
         images = lines[lines.index("- **Images to build**:") + 1 :][:2]
         assert all(line.startswith(f"  - `127.0.0.1:5000/{stack.registry_path}/local:{V3}-") for line in images)
+        # What goes into the new version's image, for the reviewer; the unchanged versions are not listed.
+        model = stack.project / "example" / "models" / "digits-v2.json"
+        digest = hashlib.sha256(model.read_bytes()).hexdigest()[:12]
+        assert (
+            f"- **Files in images**: `{V3}`: `predict-digit.model` ← `example/models/digits-v2.json (sha256 {digest})`"
+            in lines
+        )
         assert not any("⚠️" in line for line in lines)
     finally:
         stack.pulumi("config", "rm", "--path", f'versions["{V3}"]')

@@ -148,6 +148,14 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
             {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}},
             "config: autoscaling: maxReplicas (2) must be >= minReplicas (5)",
         ),
+        (
+            {"autoscaling": {"scaleDownStabilizationSeconds": 7200}},
+            "config: autoscaling.scaleDownStabilizationSeconds: Input should be less than or equal to 3600",
+        ),
+        (
+            {"observability": {"prometheus": "127.0.0.1:8428"}},
+            "config: observability.prometheus: must be the metrics server's base URL",
+        ),
         ({"codeDirectory": "../.."}, "config: codeDirectory: '../..' is outside the repository code"),
         ({"codeRepository": "nowhere"}, "config: codeRepository: "),
         ({"owner": "Acme Corp"}, "config: owner: 'Acme Corp' must be lowercase letters, digits and '-'"),
@@ -161,6 +169,8 @@ def test_removing_a_version_an_alias_points_to_fails(project_dir: Path) -> None:
         "render-and-kubeconfig",
         "typo-key",
         "autoscaling-bounds",
+        "stabilization-too-long",
+        "prometheus-not-a-url",
         "outside-repository",
         "no-repository",
         "bad-owner",
@@ -304,6 +314,21 @@ def test_hpa_bounds_come_from_the_version_else_autoscaling(tmp_path: Path) -> No
     assert (
         own["scaleTargetRef"]["name"]
         == f"mnist-test-predict-20181002-0-{_hash('acme', 'mnist', 'test', 'predict', V1)}"
+    )
+
+
+def test_scale_down_stabilization_is_set_only_when_configured(project_dir: Path) -> None:
+    """Unset, the HPA carries no `behavior` (Kubernetes' 300 s default, and no diff for existing stacks)."""
+    default = as_manifest(run_program(base_config(), project_dir).by_name(f"{V1}-greet-me-hpa").inputs)["spec"]
+    assert "behavior" not in default
+    tuned = run_program(base_config(autoscaling={"scaleDownStabilizationSeconds": 15}), project_dir)
+    spec = as_manifest(tuned.by_name(f"{V1}-greet-me-hpa").inputs)["spec"]
+    assert spec["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 15}}
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (1, 3)
+    kubernetes_validate.validate(
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "x"}, "spec": spec},
+        "1.32",
+        strict=True,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -521,3 +522,82 @@ def test_a_copied_project_keeps_secret_detection(tmp_path: Path) -> None:
     run = run_program(_secret_env_config(), project, secret_keys=("versions",))
     assert _container_env(run, f"{V1}-greet-me-deployment")["LOG_LEVEL"] == {"name": "LOG_LEVEL", "value": "debug"}
     assert _plaintext(run, TOKEN) == []
+
+
+# --- every value checked before anything is declared (issue 14) ---
+
+
+def test_a_password_bcrypt_cannot_hash_stops_the_run_before_any_resource(project_dir: Path) -> None:
+    message = fails(base_config(basicAuth={"alice": "p" * 73}), project_dir)
+    assert message.splitlines()[1:] == [
+        "config: basicAuth.alice: the password is longer than 72 bytes, all bcrypt (which this routing hashes "
+        "with) reads; choose a shorter one"
+    ]
+
+
+def test_traefik_and_a_mirror_give_one_message_that_matches_the_config(project_dir: Path) -> None:
+    routing = {"kind": "gateway", "gateway": {"name": "models", "namespace": "gw", "implementation": "traefik"}}
+    mirrored = {"versions": {V1: 100}, "mirror": {"version": V2, "percent": 10}}
+    config = base_config(routing=routing, aliases={"production": mirrored})
+    del config["tlsSecretName"]
+    assert fails(config, project_dir).splitlines()[1:] == [
+        "config: aliases.production.mirror: Traefik does not implement RequestMirror; remove the mirror"
+    ]
+
+
+def test_string_config_values_stay_strings(project_dir: Path) -> None:
+    """`pulumi config set tlsSecretName null` names the Secret "null"; it does not unset the key."""
+    message = fails(base_config(host="2024"), project_dir)
+    assert any(line.startswith("config: host: '2024' is not a host name") for line in message.splitlines())
+    run = run_program(base_config(tlsSecretName="null"), project_dir)
+    ingress = run.of_type("networking.k8s.io/v1:Ingress")[0]
+    assert ingress.inputs["spec"]["tls"][0]["secretName"] == "null"
+
+
+def test_credential_and_state_files_never_become_image_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{project}/state")
+    for path in [
+        "kubeconfigs/americas.yaml",
+        ".pulumi-state/.pulumi/stacks/valohai-deployments/test.json",
+        "state/.pulumi/meta.yaml",
+        "state/notes.txt",
+        "Pulumi.test.yaml",
+        "clusters/prod.yaml",
+        "models/prod.env",
+        "models/deploy.pem",
+    ]:
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text("credentials\n")
+    os.symlink(project / "code" / ".git" / "config", project / "models" / "innocent.json")
+    sources = {
+        "code/.git/config": "'.git' is hidden (repository data, state, credentials)",
+        "models/innocent.json": "'.git' is hidden",
+        "kubeconfigs/americas.yaml": "it is in kubeconfigs/, which holds credentials or state",
+        ".pulumi-state/.pulumi/stacks/valohai-deployments/test.json": "'.pulumi-state' is hidden",
+        "state/notes.txt": "it is in state/, which holds credentials or state",
+        "Pulumi.test.yaml": "its name matches Pulumi.*.yaml",
+        "clusters/prod.yaml": "it is the stack's target.kubeconfig (cluster credentials)",
+        "models/prod.env": "its name matches *.env",
+        "models/deploy.pem": "its name matches *.pem",
+    }
+    for source, reason in sources.items():
+        config = base_config(target={"kubeconfig": "clusters/prod.yaml"})
+        config["versions"][V1]["files"]["predict-digit"]["model"] = source
+        lines = fails(config, project).splitlines()
+        key = f"config: versions.{V1}.files.predict-digit.model: '{source}' may not go into an image: "
+        assert any(line.startswith(key + reason) for line in lines), (source, lines)
+
+
+def test_ordinary_model_files_are_still_file_sources(project_dir: Path) -> None:
+    run = run_program(base_config(), project_dir)
+    assert run.of_type("docker:index/image:Image")
+
+
+def test_each_version_lists_its_file_sources_for_the_preview(project_dir: Path) -> None:
+    """The version component's inputs name every file its images hold: a preview shows them."""
+    run = run_program(base_config(), project_dir)
+    versions = {r.name: r.inputs["files"] for r in run.of_type(naming.VERSION_TYPE)}
+    digest = hashlib.sha256((project_dir / "models" / "digits-v1.json").read_bytes()).hexdigest()
+    assert versions[V1] == {"predict-digit.model": f"models/digits-v1.json (sha256 {digest[:12]})"}
+    assert set(versions) == {V1, V2}

@@ -125,7 +125,8 @@ def test_envoy_gets_sha_lines_under_its_own_key(project_dir: Path) -> None:
 def test_traefik_gets_bcrypt_lines_in_a_single_key_secret(project_dir: Path) -> None:
     run = run_program(_gateway("traefik", basicAuth={"alice": "wonderland"}), project_dir)
     data = run.by_name("deployment-basic-auth").inputs["stringData"]
-    assert list(data) == ["users"] and data["users"].startswith("alice:$2b$")
+    # Cost 5: the router checks it on every request (README, "Basic auth").
+    assert list(data) == ["users"] and data["users"].startswith("alice:$2b$05$")
     middleware = as_manifest(run.by_name("deployment-basic-auth-middleware").inputs)
     # Stack-scoped, like the Secret: two stacks sharing a namespace keep separate users.
     secret_name = run.by_name("deployment-basic-auth").inputs["metadata"]["name"]
@@ -134,6 +135,17 @@ def test_traefik_gets_bcrypt_lines_in_a_single_key_secret(project_dir: Path) -> 
     for route in run.of_type("HTTPRoute"):
         for rule in route.inputs["spec"]["rules"]:
             assert rule["filters"][0]["extensionRef"]["name"] == middleware["metadata"]["name"], route.name
+
+
+def test_a_short_basic_auth_password_gets_a_warning_without_its_value(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *_args, **_kwargs: warnings.append(message))
+    run_program(_gateway("traefik", basicAuth={"alice": "wonderland", "bob": "k3Jq9vXz2LmP8wRt4YbN"}), project_dir)
+    auth_warnings = [w for w in warnings if "basicAuth" in w]
+    assert len(auth_warnings) == 1 and auth_warnings[0].startswith("basicAuth.alice: the password is shorter than 16")
+    assert "wonderland" not in auth_warnings[0]
 
 
 def test_alias_names_that_used_to_collide_now_coexist(project_dir: Path) -> None:

@@ -125,7 +125,26 @@ def https_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
     payload = b"model weights"
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "model.bin").write_bytes(payload)
-    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path / "www"))  # noqa: E731
+    (tmp_path / "www" / "big.bin").write_bytes(b"x" * 4096)
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args, directory=str(tmp_path / "www"))
+
+        def do_GET(self) -> None:
+            # /redirect/<url>: a redirect to <url>, as a mirror or a moved file answers.
+            if self.path.startswith("/redirect/"):
+                self.send_response(302)
+                self.send_header("Location", self.path.removeprefix("/redirect/"))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    handler = Handler
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -147,6 +166,33 @@ def test_url_files_are_fetched_once_and_checked(https_server: tuple[str, bytes],
     with pytest.raises(ConfigError, match=r"has sha256 .* but config says"):
         fetch(UrlSource(url=url, sha256="0" * 64), tmp_path / "downloads")
     assert sorted(p.name for p in (tmp_path / "downloads").iterdir()) == [good.sha256]
+
+
+def test_url_files_follow_https_redirects_only(https_server: tuple[str, bytes], tmp_path: Path) -> None:
+    url, payload = https_server
+    origin = url.removesuffix("/model.bin")
+    digest = hashlib.sha256(payload).hexdigest()
+    assert fetch(UrlSource(url=f"{origin}/redirect/{url}", sha256=digest), tmp_path / "a").read_bytes() == payload
+    downgrade = url.replace("https://", "http://")
+    with pytest.raises(ConfigError) as caught:
+        fetch(UrlSource(url=f"{origin}/redirect/{downgrade}", sha256=digest), tmp_path / "b")
+    assert caught.value.problems == [
+        f"files: cannot download {origin}/redirect/{downgrade}: <urlopen error redirected to {downgrade!r}, "
+        "which is not https; give the final https URL>"
+    ]
+    assert not list((tmp_path / "b").iterdir())
+
+
+def test_url_files_have_a_size_cap(
+    https_server: tuple[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, _ = https_server
+    monkeypatch.setattr(image, "MAX_DOWNLOAD", 1000)
+    big = url.replace("model.bin", "big.bin")
+    with pytest.raises(ConfigError) as caught:
+        fetch(UrlSource(url=big, sha256="0" * 64), tmp_path / "downloads")
+    assert caught.value.problems == [f"files: {big} is larger than 1000 bytes, the most a URL file may be"]
+    assert not list((tmp_path / "downloads").iterdir())
 
 
 def test_context_bytes_do_not_depend_on_the_umask(tmp_path: Path) -> None:

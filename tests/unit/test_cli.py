@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from components.cli import build_parser, main
 from components.cli.alias import parse_targets, with_mirror
@@ -48,6 +53,9 @@ SHA = "ab" * 32
         ["alias", "list"],
         ["preview-summary"],
         ["call"],
+        ["status"],
+        ["logs"],
+        ["console"],
     ],
 )
 def test_every_subcommand_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -353,6 +361,51 @@ def test_send_returns_http_errors_as_responses(server: str) -> None:
     assert json.loads(body)["host"] == "models.localhost"
 
 
+class _Redirecting(BaseHTTPRequestHandler):
+    """`/to/<url>` redirects to <url>; every request's path and Authorization header is recorded."""
+
+    seen: ClassVar[list[tuple[int, str, str | None]]] = []
+
+    def do_GET(self) -> None:
+        port = self.connection.getsockname()[1]
+        _Redirecting.seen.append((port, self.path, self.headers.get("Authorization")))
+        if self.path.startswith("/to/"):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/to/"))
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def two_origins() -> Iterator[tuple[str, str]]:
+    servers = [HTTPServer(("127.0.0.1", 0), _Redirecting) for _ in range(2)]
+    for httpd in servers:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    _Redirecting.seen = []
+    yield f"http://127.0.0.1:{servers[0].server_address[1]}", f"http://127.0.0.1:{servers[1].server_address[1]}"
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_call_never_sends_credentials_to_another_origin(two_origins: tuple[str, str]) -> None:
+    mine, other = two_origins
+    port = int(mine.rsplit(":", 1)[1])
+    status, _, headers, _, _ = send(build_request(f"{mine}/to/{other}/steal", credentials=("alice", "pw")))
+    assert status == 302 and headers["Location"] == f"{other}/steal"
+    assert _Redirecting.seen == [(port, f"/to/{other}/steal", "Basic YWxpY2U6cHc=")]
+    # The same origin (a relative Location, or the same scheme, host and port) is followed.
+    status, _, _, body, _ = send(build_request(f"{mine}/to//here", credentials=("alice", "pw")))
+    assert (status, body) == (200, b"ok")
+    assert _Redirecting.seen[-1] == (port, "/here", "Basic YWxpY2U6cHc=")
+
+
 def test_a_refused_connection_says_what_to_check(server: str) -> None:
     with pytest.raises(ToolError, match=r"connection refused by 127\.0\.0\.1:1: nothing listens there"):
         send(build_request("http://127.0.0.1:1/"))
@@ -378,3 +431,68 @@ def test_workflows_cover_every_deploy_target_and_find_their_comments() -> None:
         "script"
     ]
     assert MARKER.format(stack="${process.env.STACK}") in script
+
+
+# --- bad input: one line and a non-zero exit, never a traceback --------------------------------------
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "components", *args], cwd=cwd, capture_output=True, text=True, check=False, env=env
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["lint", "binary.bin"], "binary.bin: not a text file (not UTF-8 at offset 0); give a valohai.yaml"),
+        (["lint", "missing.yaml"], "missing.yaml: cannot read: No such file or directory"),
+        (["lint", "."], ".: cannot read: Is a directory"),
+        (["preview-summary", "missing.json"], "error: preview-summary: missing: cannot read missing.json: No such"),
+        (["preview-summary", "log.txt"], "error: preview-summary: log: log.txt is not pulumi preview --json output"),
+        (["preview-summary", "binary.bin"], "error: preview-summary: binary: binary.bin is not text; give the"),
+        (["preview-summary", "--limit", "10", "log.txt"], "error: --limit 10: give at least 1000 characters"),
+        (["alias", "list", "--stack", "s"], "error: no Pulumi.yaml in "),
+        (["version", "create", "--stack", "s"], "error: no Pulumi.yaml in "),
+        (["call", "--stack", "s", "production", "greet"], "error: no Pulumi.yaml in "),
+        (["call", "--stack", "s", "--url", "ftp://x", "production", "greet"], "error: --url 'ftp://x': must start"),
+        (["alias", "set"], "error: python -m components alias set: the following arguments are required: --stack"),
+        (["preview-summary", "--limit", "x"], "error: python -m components preview-summary: argument --limit"),
+    ],
+)
+def test_every_tool_answers_bad_input_with_one_line(tmp_path: Path, argv: list[str], expected: str) -> None:
+    (tmp_path / "binary.bin").write_bytes(b"\x89\xff\x00PNG")
+    (tmp_path / "log.txt").write_text("error: no stack named 'europe' found\n")
+    result = _cli(tmp_path, *argv)
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("==> ")]
+    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
+
+
+def test_preview_summary_still_writes_the_comment_for_an_unreadable_preview(tmp_path: Path) -> None:
+    (tmp_path / "europe.json").write_text("error: no stack named 'europe' found\n")
+    result = _cli(tmp_path, "preview-summary", "europe.json", "--output", "summary.md")
+    assert result.returncode == 1
+    assert "is not `pulumi preview --json` output" in (tmp_path / "summary.md").read_text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    targets=st.lists(st.text(max_size=12), min_size=1, max_size=3),
+    mirror=st.one_of(st.none(), st.text(max_size=12)),
+    file_arg=st.text(max_size=30),
+)
+def test_argument_parsers_answer_any_text_with_a_value_or_one_tool_error(
+    targets: list[str], mirror: str | None, file_arg: str
+) -> None:
+    """What a user types after `alias set` and `version create --file` is parsed or refused, nothing else."""
+    for parse in (
+        lambda: with_mirror(parse_targets(targets), mirror),
+        lambda: parse_file_arg(file_arg, ["predict-digit"]),
+    ):
+        try:
+            parse()
+        except ToolError as err:
+            assert err.problems and all("\n" not in p for p in err.problems)

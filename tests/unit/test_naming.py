@@ -86,7 +86,7 @@ def test_default_namespace() -> None:
 # each also drawn from a tiny alphabet, where joins that read alike (`a-b`+`c`, `a`+`b-c`) are common.
 ENDPOINT = st.one_of(st.from_regex(r"\A[a-z][a-z0-9-]+\Z"), st.from_regex(r"\A[ab][ab-]{1,4}\Z"))
 VERSION = st.one_of(
-    st.from_regex(naming.VERSION_NAME.pattern.replace("^", r"\A").replace("$", r"\Z")),
+    st.from_regex(naming.VERSION_NAME, fullmatch=True),
     st.from_regex(r"\A[ab][ab-]{0,4}\Z"),
 )
 IMAGE_KEY = st.from_regex(r"\A[a-z][a-z0-9:./_-]{0,30}\Z").map(naming.object_name)
@@ -112,7 +112,9 @@ def test_every_way_to_read_a_joined_name_gets_its_own_logical_name(version: str,
     readings = {
         (joined[:i], joined[i + 1 :])
         for i, char in enumerate(joined)
-        if char == "-" and naming.VERSION_NAME.match(joined[:i]) and re.match(r"\A[a-z][a-z0-9-]+\Z", joined[i + 1 :])
+        if char == "-"
+        and naming.VERSION_NAME.fullmatch(joined[:i])
+        and re.match(r"\A[a-z][a-z0-9-]+\Z", joined[i + 1 :])
     }
     assert (version, rest) in readings or not re.match(r"\A[a-z][a-z0-9-]+\Z", rest)
     assert len({naming.logical_name(v, r) for v, r in readings}) == len(readings)
@@ -126,7 +128,7 @@ def test_ordinary_names_are_unchanged(version: str, endpoint: str) -> None:
 
 
 SEGMENT = st.one_of(
-    st.from_regex(naming.URL_SEGMENT.pattern.replace("^", r"\A").replace("$", r"\Z")),
+    st.from_regex(naming.URL_SEGMENT, fullmatch=True),
     st.from_regex(r"\A[ab][ab-]{0,3}[ab]\Z"),
 )
 SCOPES = st.builds(naming.Scope, SEGMENT, SEGMENT, SEGMENT)
@@ -146,9 +148,7 @@ def _every_name(scope: naming.Scope, version: str, alias: str, endpoint: str) ->
     }
 
 
-@given(
-    SCOPES, SCOPES, VERSION, st.from_regex(naming.ALIAS_NAME.pattern.replace("^", r"\A").replace("$", r"\Z")), ENDPOINT
-)
+@given(SCOPES, SCOPES, VERSION, st.from_regex(naming.ALIAS_NAME, fullmatch=True), ENDPOINT)
 @settings(max_examples=300, deadline=None)
 def test_two_stacks_with_the_same_versions_and_aliases_share_no_name(
     one: naming.Scope, two: naming.Scope, version: str, alias: str, endpoint: str

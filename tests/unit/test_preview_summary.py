@@ -425,3 +425,44 @@ def test_recorded_namespace_change_replaces_everything() -> None:
     ]
     assert "- **Deployments that roll**:" in out
     assert not any(line.startswith("- **Aliases**") for line in out)
+
+
+def test_added_and_changed_versions_list_the_files_their_images_hold() -> None:
+    version_types = ["valohai:index:Deployment", "valohai:index:DeploymentVersion"]
+    old = {"files": {"predict-digit.model": "models/digits-v1.json (sha256 0123456789ab)"}}
+    new = {"files": {"predict-digit.model": "models/digits-v9.json (sha256 ba9876543210)"}}
+    added = {"files": {"predict-digit.model": "models/digits-v3.json (sha256 aaaaaaaaaaaa)"}}
+    document = preview(
+        [
+            stack_step({"production": V1}),
+            step("update", version_types, V1, old=old, new=new),
+            step("same", version_types, V2, old=old, new=old),
+            step("create", version_types, V3, new=added),
+        ],
+        config_aliases={"production": V1},
+    )
+    out = lines(document)
+    assert out[out.index("- **Files in images**:") + 1 :][:2] == [
+        f"  - `{V1}`: `predict-digit.model` ← `models/digits-v9.json (sha256 ba9876543210)` (changed)",
+        f"  - `{V3}`: `predict-digit.model` ← `models/digits-v3.json (sha256 aaaaaaaaaaaa)`",
+    ]
+    assert not any(V2 in line for line in out if "←" in line)
+
+
+def test_names_from_config_and_files_cannot_inject_markdown() -> None:
+    version_types = ["valohai:index:Deployment", "valohai:index:DeploymentVersion"]
+    hostile = "x`](https://evil.example)<img src=x>\n# heading"
+    files = {"files": {f"e.{hostile}": f"models/{hostile}"}}
+    document = preview(
+        [stack_step({}), step("create", version_types, hostile, new=files)],
+        config_aliases={},
+        diagnostics=[{"severity": "error", "message": "```\n[click](https://evil.example)"}],
+    )
+    out = render(build_report(document, "stack")).splitlines()
+    assert "# heading" not in [line.strip() for line in out]
+    # The error block's fence is longer than any backtick run in the errors, so they cannot close it.
+    assert out[5:9] == ["````", "```", "[click](https://evil.example)", "````"]
+    assert "- **Versions added**: x\\`\\](https://evil.example)\\<img src=x\\> # heading" in out
+    # Inside a code span nothing is markup; its fence outlasts the name's own backticks.
+    code = "``x`](https://evil.example)<img src=x> # heading``"
+    assert f"| create | DeploymentVersion | {code} |  |" in out

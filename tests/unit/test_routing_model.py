@@ -81,7 +81,7 @@ def test_route_object_names_are_injective() -> None:
     rng = random.Random(3)
     aliases = ["prod", "prod-canary", "canary", "a", "a-canary", "x" * 40]
     aliases += ["".join(rng.choices(string.ascii_lowercase + "-", k=rng.randint(1, 39))) for _ in range(200)]
-    aliases = [a for a in dict.fromkeys(aliases) if naming.ALIAS_NAME.match(a)]
+    aliases = [a for a in dict.fromkeys(aliases) if naming.ALIAS_NAME.fullmatch(a)]
     versions = [V1, "1.0", "1-0", "1_0", "prod", "prod-canary"]
     names = [naming.alias_ingress_name(SCOPE, a, canary) for a, canary in itertools.product(aliases, (False, True))]
     names += [naming.version_ingress_name(SCOPE, v) for v in versions]

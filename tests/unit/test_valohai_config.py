@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,40 @@ def test_lint_lists_endpoints_of_the_example() -> None:
         "predict-digit: image python:3.11, port 8000, wsgi predict_wsgi:predict_wsgi; model -> model.json"
         in result.stdout
     )
+
+
+def _alias_bomb(levels: int) -> str:
+    """About 500 bytes that expand to 9**levels strings: each anchor lists the previous one nine times."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    body = "\n".join(f"      {line}" for line in lines)
+    return f"- endpoint:\n    name: greet\n    image: python:3.11\n    wsgi: app\n    description:\n{body}\n"
+
+
+def test_a_yaml_alias_bomb_gets_one_short_error_in_bounded_memory() -> None:
+    text = _alias_bomb(9)  # 9**10 strings once expanded: gigabytes as a message, as the issue found
+    assert len(text) < 1_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as caught:
+            parse_valohai_yaml(text, "valohai.yaml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.problems == [
+        "valohai.yaml: its aliases (*name) expand to more than 100000 values; "
+        "write the repeated parts out, or use fewer nested aliases"
+    ]
+    assert peak < 20_000_000, peak
+
+
+def test_a_few_plain_aliases_are_still_read() -> None:
+    """Anchors that expand to a small document are ordinary YAML, and valohai.yaml files use them."""
+    text = "- endpoint: &e {name: one, image: python:3.11, wsgi: app}\n- endpoint: {<<: *e, name: two}\n"
+    assert parse_valohai_yaml(text, "valohai.yaml").endpoint_names == ["one", "two"]
+
+
+def test_a_self_referencing_alias_is_one_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_valohai_yaml("- &a [*a]\n", "valohai.yaml")
+    assert len(caught.value.problems) == 1 and caught.value.problems[0].startswith("valohai.yaml: ")

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -24,6 +25,9 @@ import (
 
 // tailLines is how much build/push output an error message carries.
 const tailLines = 40
+
+// registryLookupTimeout bounds the check for an image already in the registry; past it, the image is built.
+const registryLookupTimeout = 30 * time.Second
 
 // --- reading property values ---
 
@@ -272,6 +276,22 @@ func (p *dockerProvider) buildAndPush(
 		}
 	}()
 
+	username, _ := str(registry, "username")
+	password, _ := str(registry, "password")
+	if !preview && !boolean(inputs, "skipPush") && p.lookup != nil {
+		lookupCtx, done := context.WithTimeout(ctx, registryLookupTimeout)
+		found, err := p.lookup(lookupCtx, imageName, username, password)
+		done()
+		switch {
+		case err != nil:
+			p.logf(ctx, diag.Info, urn, false, "Could not look %s up in its registry (%v); building it", imageName, err)
+		case found != "":
+			p.logf(ctx, diag.Info, urn, false, "%s is in the registry already (%s): not built again", imageName, found)
+			outputs["repoDigest"] = resource.NewStringProperty(repository(imageName) + "@" + found)
+			return outputs, nil
+		}
+	}
+
 	if err := p.dockerBuild(ctx, urn, imageName, build); err != nil {
 		return nil, err
 	}
@@ -283,8 +303,6 @@ func (p *dockerProvider) buildAndPush(
 		outputs["repoDigest"] = resource.NewStringProperty("")
 		return outputs, nil
 	}
-	username, _ := str(registry, "username")
-	password, _ := str(registry, "password")
 	var env []string
 	if username != "" && password != "" {
 		loginServer := server

@@ -39,7 +39,7 @@ func main() {
 	}
 	err := provider.Main(providerName, func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
 		ctx, cancel := context.WithCancel(context.Background())
-		return &dockerProvider{host: host, ctx: ctx, cancel: cancel}, nil
+		return &dockerProvider{host: host, ctx: ctx, cancel: cancel, lookup: headDigest}, nil
 	})
 	if err != nil {
 		cmdutil.ExitError(err.Error())
@@ -52,6 +52,8 @@ type dockerProvider struct {
 	host   *provider.HostClient // nil when attached without an engine
 	ctx    context.Context      // cancelled by Cancel; kills running docker commands
 	cancel context.CancelFunc
+	// lookup finds an image already in its registry (headDigest); nil skips the look-up.
+	lookup registryDigest
 }
 
 // --- marshalling helpers ---

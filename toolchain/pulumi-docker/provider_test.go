@@ -5,11 +5,17 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
@@ -383,4 +389,81 @@ func field(line, name string) string {
 		}
 	}
 	return ""
+}
+
+// A registry on 127.0.0.1 (go-containerregistry's own, in memory), holding one image under imageTag.
+func testRegistry(t *testing.T, imageTag string) (host, digest string) {
+	t.Helper()
+	server := httptest.NewServer(registry.New())
+	t.Cleanup(server.Close)
+	host = strings.TrimPrefix(server.URL, "http://")
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag(host+"/acme/mnist:"+imageTag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host, d.String()
+}
+
+func TestHeadDigestFindsATagAndReportsAMissingOne(t *testing.T) {
+	host, digest := testRegistry(t, "v1-abc")
+	got, err := headDigest(context.Background(), host+"/acme/mnist:v1-abc", "", "")
+	if err != nil || got != digest {
+		t.Fatalf("headDigest = %q, %v; want %q", got, err, digest)
+	}
+	got, err = headDigest(context.Background(), host+"/acme/mnist:v1-other", "", "")
+	if err != nil || got != "" {
+		t.Fatalf("a missing tag: headDigest = %q, %v; want \"\", nil", got, err)
+	}
+}
+
+func TestAnImageAlreadyInTheRegistryIsNotBuiltAgain(t *testing.T) {
+	f := newFixture(t)
+	host, digest := testRegistry(t, "v1-abc")
+	f.p.lookup = headDigest
+	inputs := f.inputs("s3cret")
+	inputs["imageName"] = resource.NewStringProperty(host + "/acme/mnist:v1-abc")
+	inputs["registry"] = resource.NewObjectProperty(resource.PropertyMap{"server": resource.NewStringProperty(host)})
+	resp, err := f.p.Create(context.Background(), &pulumirpc.CreateRequest{Urn: testURN, Properties: toStruct(t, f.check(inputs))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := str(fromStruct(t, resp.GetProperties()), "repoDigest"); got != host+"/acme/mnist@"+digest {
+		t.Errorf("repoDigest = %q, want the registry's digest", got)
+	}
+	if calls := f.calls(); len(calls) != 0 {
+		t.Errorf("docker ran for an image the registry has: %q", calls)
+	}
+
+	// Another content hash (another tag) is not there: built and pushed as before.
+	inputs["imageName"] = resource.NewStringProperty(host + "/acme/mnist:v1-def")
+	if _, err := f.p.Create(context.Background(), &pulumirpc.CreateRequest{Urn: testURN, Properties: toStruct(t, f.check(inputs))}); err != nil {
+		t.Fatal(err)
+	}
+	if calls := f.calls(); len(calls) != 2 || !strings.HasPrefix(calls[0], "build ") || !strings.HasPrefix(calls[1], "push ") {
+		t.Errorf("docker calls for a missing tag: %q", calls)
+	}
+}
+
+func TestAnUnreachableRegistryMeansABuild(t *testing.T) {
+	f := newFixture(t)
+	f.p.lookup = func(context.Context, string, string, string) (string, error) {
+		return "", errors.New("connection refused")
+	}
+	if _, err := f.p.Create(context.Background(), &pulumirpc.CreateRequest{Urn: testURN, Properties: toStruct(t, f.check(f.inputs("pw")))}); err != nil {
+		t.Fatal(err)
+	}
+	if calls := f.calls(); len(calls) != 3 || !strings.HasPrefix(calls[0], "build ") {
+		t.Errorf("docker calls: %q", calls)
+	}
 }

@@ -27,7 +27,7 @@ MAX_BODY = "64m"
 # ingress-nginx's auth-secret reads the htpasswd file from this key.
 AUTH_KEY = "auth"
 # ingress-nginx's `validPathType` as of v1.12 (internal/ingress/inspector/rules.go).
-STRICT_PATH = re.compile(r"^/[A-Za-z0-9_\-/]*$")
+STRICT_PATH = re.compile(r"/[A-Za-z0-9_\-/]*")
 # The header is set per request from the path, so a client cannot forge it.
 PREFIX_SNIPPET = (
     f'if ($uri ~ "^({"/[^/]+" * PREFIX_SEGMENTS})") {{ set $vh_prefix $1; }}\n'
@@ -57,7 +57,7 @@ class IngressObject:
 
 
 def path_type(path: str) -> str:
-    return "Prefix" if STRICT_PATH.match(path) else "ImplementationSpecific"
+    return "Prefix" if STRICT_PATH.fullmatch(path) else "ImplementationSpecific"
 
 
 def ingress_annotations(options: IngressOptions, canary_weight: int | None = None) -> dict[str, str]:
