@@ -182,15 +182,19 @@ def test_an_object_in_the_way_stops_up_before_any_change(stack: LocalStack, tmp_
 
 
 def _use_program(stack: LocalStack, commit: str | None) -> None:
-    """Replace the scratch copy's program with the one of `commit` (None: today's) and commit it."""
+    """Replace the scratch copy's program (and Pulumi.yaml, whose config keys it checks) with the
+    one of `commit` (None: today's) and commit it."""
     shutil.rmtree(stack.project / "components")
     (stack.project / "__main__.py").unlink()
     if commit is None:
         shutil.copytree(ROOT / "components", stack.project / "components", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy2(ROOT / "__main__.py", stack.project / "__main__.py")
+        shutil.copy2(ROOT / "Pulumi.yaml", stack.project / "Pulumi.yaml")
     else:
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", commit, "components", "__main__.py"], capture_output=True, check=True
+            ["git", "-C", str(ROOT), "archive", commit, "components", "__main__.py", "Pulumi.yaml"],
+            capture_output=True,
+            check=True,
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(stack.project)], input=archive, check=True)
     git(stack.project, "add", "-A")
@@ -200,9 +204,6 @@ def _use_program(stack: LocalStack, commit: str | None) -> None:
 def test_upgrading_to_stack_scoped_names_loses_no_request(tmp_path: Path) -> None:
     with LocalStack.scratch(tmp_path) as old:
         _use_program(old, OLD_PROGRAM)
-        # Keys added after that program (it refuses keys it does not know); both are optional.
-        for key in ("console", "observability"):
-            old.pulumi("config", "rm", key, check=False)
         old.pulumi("up", "--yes")
         auth = _password(old)
         _serving(old.host, [_path("mnist", "production"), _path("mnist", V2)], auth)
