@@ -27,9 +27,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 SECRET_KEYS = ("basicAuth", "registryAuth", "registryPullAuth")
 
-from components.resources.htpasswd import HtpasswdLine, HtpasswdProvider  # noqa: E402  (needs ROOT on sys.path)
+from components.inputs import naming  # noqa: E402  (needs ROOT on sys.path)
+from components.resources import ownership  # noqa: E402
+from components.resources.digest_key import DigestKey, DigestKeyProvider  # noqa: E402
+from components.resources.htpasswd import HtpasswdLine, HtpasswdProvider  # noqa: E402
 
+# The scope of `base_config` run as stack `test`.
+BASE_SCOPE = naming.Scope("acme", "mnist", "test")
 HTPASSWD_TYPE = f"pulumi-python:{HtpasswdLine._resource_type_name}"
+DIGEST_KEY_TYPE = f"pulumi-python:{DigestKey._resource_type_name}"
+# Dynamic providers run for real under the mocks, as the engine would run them.
+DYNAMIC_PROVIDERS: dict[str, Any] = {HTPASSWD_TYPE: HtpasswdProvider, DIGEST_KEY_TYPE: DigestKeyProvider}
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -62,6 +70,8 @@ class Run:
     # Dynamic resources' outputs by logical name, like the engine's state: a run that continues
     # from this one (`run_program(..., after=run)`) goes through the provider's diff, not create.
     dynamic_state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The objects the ownership check looked up in the (fake) cluster, in order.
+    checked: list[ownership.ObjectRef] = field(default_factory=list)
 
     def of_type(self, suffix: str) -> list[Declared]:
         return [r for r in self.resources if r.typ.endswith(suffix)]
@@ -89,12 +99,12 @@ class Recorder(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if args.typ == "docker:index/image:Image":
             outputs["repoDigest"] = fake_digest(args.inputs["imageName"])
-        if args.typ == HTPASSWD_TYPE:
-            outputs = self._dynamic(args.name, inputs)
+        if args.typ in DYNAMIC_PROVIDERS:
+            outputs = self._dynamic(args.typ, args.name, inputs)
         return f"{args.name}-id", outputs
 
-    def _dynamic(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        provider = HtpasswdProvider()
+    def _dynamic(self, typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        provider = DYNAMIC_PROVIDERS[typ]()
         old = self.run.dynamic_state.get(name)
         if old is None:
             outs = provider.create(inputs).outs or {}
@@ -131,12 +141,14 @@ def run_program(
     run: Run | None = None,
     secret_keys: tuple[str, ...] = SECRET_KEYS,
     after: Run | None = None,
+    cluster: dict[tuple[str, str], dict[str, str]] | None = None,
 ) -> Run:
     """Evaluate __main__.py in `project_dir` with `config`; raises what the program raises.
 
     Pass `run` to keep what was registered even when the program fails; `secret_keys` are the
     top-level keys Pulumi reports as secret (any key with a `--secret` value, even one leaf);
-    `after` a previous run whose state this one continues from (as `pulumi up` after `pulumi up`).
+    `after` a previous run whose state this one continues from (as `pulumi up` after `pulumi up`);
+    `cluster` the objects the ownership check finds, (kind, name) -> labels (none by default).
     """
     run = run if run is not None else Run()
     if after is not None:
@@ -151,7 +163,20 @@ def run_program(
         outputs = namespace["deployment"].outputs
         return pulumi.Output.from_input(outputs).apply(exported.update)
 
-    pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]  # untyped decorator in the SDK
+    live = cluster or {}
+
+    def reader(kubeconfig: str, context: str | None) -> ownership.LabelReader:
+        def read(ref: ownership.ObjectRef) -> dict[str, str] | None:
+            run.checked.append(ref)
+            return live.get((ref.kind, ref.name))
+
+        return read
+
+    real_reader, ownership.cluster_reader = ownership.cluster_reader, reader
+    try:
+        pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]  # untyped decorator in the SDK
+    finally:
+        ownership.cluster_reader = real_reader
     run.outputs = exported
     return run
 
@@ -180,6 +205,7 @@ def make_project(tmp: Path) -> Path:
 
 
 def base_config(**overrides: Any) -> dict[str, Any]:
+    """A stack of owner acme, project mnist; the deployment is the stack's name (`test`, see BASE_SCOPE)."""
     config: dict[str, Any] = {
         "owner": "acme",
         "project": "mnist",

@@ -1,13 +1,16 @@
 """Naming rules: Kubernetes object names, labels, URL paths and image tags.
 
 Every name here is a pure function of user-visible names (owner, project, deployment, version,
-alias, endpoint), so a name never changes unless the thing it names does.
+alias, endpoint), so a name never changes unless the thing it names does. Object names include the
+stack's `Scope` (owner, project, deployment), so stacks sharing a namespace never share an object.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 MAX_DNS_LABEL = 63
 HASH_LENGTH = 8
@@ -15,8 +18,6 @@ HASH_LENGTH = 8
 # Every pattern here is used with `fullmatch`, never anchored with `^...$`: `$` also matches
 # before a trailing newline, so `prod\n` would pass as `prod`.
 _DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-# Secret and NetworkPolicy names are DNS-1123 subdomains; ours are single labels, which may start with a digit.
-_DNS_SUBDOMAIN_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 # Version names become URL segments, label values and image tags, so they are held to the
@@ -37,6 +38,14 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 ALIAS_LABEL = "valohai.com/alias"
+# Ownership: which stack made an object. Every object carries all three; the pre-flight check
+# (components/resources/ownership.py) refuses to touch an object whose values differ.
+OWNER_LABEL = "valohai.com/owner"
+PROJECT_LABEL = "valohai.com/project"
+DEPLOYMENT_LABEL = "valohai.com/deployment"
+# The pod-template annotation holding a keyed digest of a version's secret env values: a new
+# value changes it, and the Deployment rolls its pods (deployment_version.py).
+SECRET_ENV_DIGEST_ANNOTATION = "valohai.com/secret-env-digest"  # noqa: S105  (a key name, no secret)
 
 # Type tokens of the program's components (part of every URN beneath them).
 DEPLOYMENT_TYPE = "valohai:index:Deployment"
@@ -78,10 +87,47 @@ def object_name(*parts: str) -> str:
     A readable prefix keeps `kubectl get` useful; the hash of the exact parts makes the name
     unique even when two inputs slug alike (`1.0` and `1-0`) or join alike (`a-b`+`c`, `a`+`b-c`).
     """
-    readable = "-".join(slug(p) for p in parts)
+    return _hashed_name(parts, parts)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A stack's identity in a cluster, the first three URL segments: what every object name and
+    ownership label is made from."""
+
+    owner: str
+    project: str
+    deployment: str
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The ownership labels: on every object, and what the pre-flight check compares."""
+        return {
+            OWNER_LABEL: label_value(self.owner),
+            PROJECT_LABEL: label_value(self.project),
+            DEPLOYMENT_LABEL: label_value(self.deployment),
+        }
+
+    def owns(self, labels: Mapping[str, str] | None) -> bool:
+        """Whether an object with these labels was made by this stack."""
+        labels = labels or {}
+        return all(labels.get(key) == value for key, value in self.labels.items())
+
+
+def scoped_name(scope: Scope, *parts: str) -> str:
+    """`object_name` within one stack: project and deployment lead the readable prefix (the owner
+    would only lengthen it), and the hash covers owner, project, deployment and `parts`, so two
+    stacks of one namespace with the same versions and aliases get different names."""
+    return _hashed_name(
+        (scope.project, scope.deployment, *parts), (scope.owner, scope.project, scope.deployment, *parts)
+    )
+
+
+def _hashed_name(readable_parts: tuple[str, ...], hashed_parts: tuple[str, ...]) -> str:
+    readable = "-".join(slug(p) for p in readable_parts)
     if not readable[0].isalpha():
         readable = "x-" + readable
-    digest = short_hash(*parts)
+    digest = short_hash(*hashed_parts)
     readable = readable[: MAX_DNS_LABEL - HASH_LENGTH - 1].rstrip("-")
     name = f"{readable}-{digest}"
     assert _DNS_LABEL.fullmatch(name), name
@@ -104,53 +150,42 @@ def legacy_logical_name(version: str, *rest: str) -> str:
     return "-".join((version, *rest))
 
 
-def workload_name(endpoint: str, version: str) -> str:
+def workload_name(scope: Scope, endpoint: str, version: str) -> str:
     """Deployment, Service and HPA name of one endpoint of one version."""
-    return object_name(endpoint, version)
+    return scoped_name(scope, endpoint, version)
 
 
-def _stack_scoped(deployment: str, role: str) -> str:
-    """`<deployment>-<role>`: an object that exists once per stack, distinct between stacks sharing a namespace.
-
-    Roles are fixed words none of which ends another, and a deployment is at most 40 characters,
-    so the result is a valid name and `(deployment, role)` can be read back from it.
-    """
-    name = f"{deployment}-{role}"
-    assert len(name) <= MAX_DNS_LABEL and _DNS_SUBDOMAIN_LABEL.fullmatch(name), name
-    return name
-
-
-def pull_secret_name(deployment: str) -> str:
+def pull_secret_name(scope: Scope) -> str:
     """The image pull Secret (`kubernetes.io/dockerconfigjson`)."""
-    return _stack_scoped(deployment, "registry-credentials")
+    return scoped_name(scope, "registry-credentials")
 
 
-def auth_secret_name(deployment: str) -> str:
+def auth_secret_name(scope: Scope) -> str:
     """The htpasswd Secret the routes' basic auth reads."""
-    return _stack_scoped(deployment, "basic-auth")
+    return scoped_name(scope, "basic-auth")
 
 
-def auth_middleware_name(deployment: str) -> str:
+def auth_middleware_name(scope: Scope) -> str:
     """Traefik's basic-auth Middleware (another kind than the Secret, so the same name is free)."""
-    return _stack_scoped(deployment, "basic-auth")
+    return scoped_name(scope, "basic-auth")
 
 
-def network_policy_name(deployment: str) -> str:
-    return _stack_scoped(deployment, "endpoints")
+def network_policy_name(scope: Scope) -> str:
+    return scoped_name(scope, "endpoints")
 
 
-def env_secret_name(deployment: str, version: str) -> str:
+def env_secret_name(scope: Scope, version: str) -> str:
     """The Secret holding a version's secret env values (the hash keeps `1.0` and `1-0` apart)."""
-    return object_name(deployment, "env", version)
+    return scoped_name(scope, "env", version)
 
 
-def version_ingress_name(version: str) -> str:
-    return object_name("version", version)
+def version_ingress_name(scope: Scope, version: str) -> str:
+    return scoped_name(scope, "version", version)
 
 
-def alias_ingress_name(alias: str, canary: bool = False) -> str:
+def alias_ingress_name(scope: Scope, alias: str, canary: bool = False) -> str:
     """Stable per alias: moving the alias updates this object, never replaces it."""
-    return object_name("alias", alias, "canary") if canary else object_name("alias", alias)
+    return scoped_name(scope, "alias", alias, "canary") if canary else scoped_name(scope, "alias", alias)
 
 
 def route_owner(logical_name: str) -> str | None:
@@ -161,12 +196,14 @@ def route_owner(logical_name: str) -> str | None:
     return None
 
 
-def common_labels(project: str, component: str) -> dict[str, str]:
-    """The recommended labels every object carries besides its own name/instance/version."""
+def common_labels(scope: Scope, component: str) -> dict[str, str]:
+    """The labels every object carries besides its own name/instance/version: the recommended
+    ones and the stack's ownership labels."""
     return {
         COMPONENT_LABEL: component,
-        PART_OF_LABEL: label_value(project),
+        PART_OF_LABEL: label_value(scope.project),
         MANAGED_BY_LABEL: MANAGED_BY,
+        **scope.labels,
     }
 
 

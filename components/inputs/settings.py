@@ -259,6 +259,10 @@ class StackSettings(PlanInput):
         return None
 
     @property
+    def scope(self) -> naming.Scope:
+        return naming.Scope(self.owner, self.project, self.deployment)
+
+    @property
     def namespace(self) -> str:
         return self.target.namespace or naming.default_namespace(self.project, self.deployment)
 

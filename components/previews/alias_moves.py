@@ -23,21 +23,20 @@ NGINX = "nginx.ingress.kubernetes.io"
 
 def version_by_service(document: dict[str, Any], steps: list[Step], project: str) -> dict[str, str]:
     """Service name -> version: a preview lists only changed objects, so unchanged Services are
-    named the way the program names them (naming.workload_name) from the versions and endpoints
-    the preview mentions; the version labels of Services and Deployments in the preview add to that.
+    named the way the program names them (naming.workload_name) from the stack, versions and
+    endpoints the preview mentions (route paths name the stack); the version labels of Services
+    and Deployments in the preview add to that.
     """
     versions = set(json_config(document, f"{project}:versions") or {})
     versions |= {s.name for s in steps if s.type == naming.VERSION_TYPE}
-    endpoints: set[str] = set()
+    endpoints, scope = _routed_endpoints(steps)
     for step in steps:
         if step.type == STACK:
             urls = dig(step.old, "outputs", "versionUrls")
             for version, by_endpoint in (urls or {}).items() if isinstance(urls, dict) else ():
                 versions.add(version)
                 endpoints |= set(by_endpoint) if isinstance(by_endpoint, dict) else set()
-        if step.kind in ROUTE_KINDS:
-            endpoints |= {path.rstrip("/").rsplit("/", 1)[-1] for path in _route_paths(step)}
-    result = {naming.workload_name(e, v): v for v in versions for e in endpoints if e}
+    result = {naming.workload_name(scope, e, v): v for v in versions for e in endpoints if e} if scope else {}
     for step in steps:
         if step.kind not in ("Service", "Deployment"):
             continue
@@ -47,6 +46,22 @@ def version_by_service(document: dict[str, Any], steps: list[Step], project: str
             if isinstance(name, str) and isinstance(version, str):
                 result[name] = version
     return result
+
+
+def _routed_endpoints(steps: list[Step]) -> tuple[set[str], naming.Scope | None]:
+    """Endpoints the route objects' paths name, and the stack: paths are
+    /<owner>/<project>/<deployment>/<version or alias>/<endpoint>."""
+    endpoints: set[str] = set()
+    scope = None
+    for step in steps:
+        if step.kind not in ROUTE_KINDS:
+            continue
+        for path in _route_paths(step):
+            segments = path.strip("/").split("/")
+            endpoints.add(segments[-1])
+            if len(segments) >= 5:
+                scope = naming.Scope(*segments[:3])
+    return endpoints, scope
 
 
 def _route_paths(step: Step) -> set[str]:

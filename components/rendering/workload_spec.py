@@ -57,8 +57,12 @@ class WorkloadInput:
     scale_down_stabilization: int | None = None
 
     @property
+    def scope(self) -> naming.Scope:
+        return naming.Scope(self.owner, self.project, self.deployment)
+
+    @property
     def name(self) -> str:
-        return naming.workload_name(self.endpoint.name, self.version)
+        return naming.workload_name(self.scope, self.endpoint.name, self.version)
 
     @property
     def default_prefix(self) -> str:
@@ -77,7 +81,7 @@ def labels(w: WorkloadInput) -> dict[str, str]:
     return {
         **selector_labels(w),
         naming.VERSION_LABEL: naming.label_value(w.version),
-        **naming.common_labels(w.project, "endpoint"),
+        **naming.common_labels(w.scope, "endpoint"),
     }
 
 
@@ -246,13 +250,18 @@ def metadata(w: WorkloadInput, namespace: Any) -> dict[str, Any]:
     return {"name": w.name, "namespace": namespace, "labels": labels(w)}
 
 
-def deployment_spec(w: WorkloadInput, image: Any) -> dict[str, Any]:
+def deployment_spec(w: WorkloadInput, image: Any, secret_env_digest: Any = None) -> dict[str, Any]:
+    """`secret_env_digest` (a keyed digest of the secret env values) goes on the pod template: the
+    pods read the Secret only when they start, so a new value must change the template to roll them."""
+    template_metadata: dict[str, Any] = {"labels": labels(w)}
+    if secret_env_digest is not None:
+        template_metadata["annotations"] = {naming.SECRET_ENV_DIGEST_ANNOTATION: secret_env_digest}
     # No `replicas`: the HPA owns the count, and a declared count would fight it on every update.
     return {
         "selector": {"matchLabels": selector_labels(w)},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
         "template": {
-            "metadata": {"labels": labels(w)},
+            "metadata": template_metadata,
             "spec": pod_spec(w, image),
         },
     }
@@ -284,9 +293,10 @@ def hpa_spec(w: WorkloadInput, deployment_name: Any) -> dict[str, Any]:
     return spec
 
 
-def network_policy_spec(project: str, policy: NetworkPolicy) -> dict[str, Any]:
-    """Endpoint pods of `project` accept traffic on their own named port only, from their namespace,
-    the router's namespaces and `ipBlocks`; other traffic to them is dropped (egress is not limited)."""
+def network_policy_spec(scope: naming.Scope, policy: NetworkPolicy) -> dict[str, Any]:
+    """Endpoint pods of this stack (its ownership labels; another stack in the namespace has its
+    own policy) accept traffic on their own named port only, from their namespace, the router's
+    namespaces and `ipBlocks`; other traffic to them is dropped (egress is not limited)."""
     sources: list[dict[str, Any]] = [{"podSelector": {}}]
     if policy.router_namespaces:
         sources.append(
@@ -304,12 +314,7 @@ def network_policy_spec(project: str, policy: NetworkPolicy) -> dict[str, Any]:
         )
     sources += [{"ipBlock": {"cidr": cidr}} for cidr in policy.ip_blocks]
     return {
-        "podSelector": {
-            "matchLabels": {
-                naming.COMPONENT_LABEL: "endpoint",
-                naming.PART_OF_LABEL: naming.label_value(project),
-            }
-        },
+        "podSelector": {"matchLabels": {naming.COMPONENT_LABEL: "endpoint", **scope.labels}},
         "policyTypes": ["Ingress"],
         # The port by name: each pod's own endpoint port, whatever number valohai.yaml gave it.
         "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": PORT_NAME}]}],

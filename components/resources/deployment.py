@@ -20,6 +20,7 @@ from components.inputs.settings import StackSettings
 from components.rendering.build_context import BuildContext
 from components.rendering.workload_spec import network_policy_spec
 from components.resources.deployment_version import DeploymentVersion, DeploymentVersionArgs
+from components.resources.digest_key import DigestKey
 from components.resources.routing import AliasRouting, AliasRoutingArgs, RoutingContext, declare_basic_auth
 
 # Pod Security Admission: the namespace admits only pods that meet the `restricted` profile,
@@ -71,7 +72,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
         if s.ingress_class_name is not None:
             pulumi.log.warn("ingressClassName is deprecated: set routing.ingress.className instead", self)
 
-        self.versions = self._declare_versions(args, namespace, pull_secret, routing, depends_on)
+        self.versions = self._declare_versions(args, namespace, pull_secret, routing, depends_on, name=name)
         self.aliases = self._declare_aliases(s, routing)
         self.outputs: dict[str, Any] = {
             "namespace": namespace,
@@ -89,7 +90,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata={
                 "name": s.namespace,
-                "labels": {**naming.common_labels(s.project, "namespace"), **PSA_LABELS},
+                "labels": {**naming.common_labels(s.scope, "namespace"), **PSA_LABELS},
             },
             # Shared-volume claims and other teams' objects may live in it: `pulumi destroy` and a
             # new target.namespace leave it in place (README, "Security notes", says how to remove it).
@@ -103,13 +104,13 @@ class ValohaiDeployment(pulumi.ComponentResource):
         """The image pull Secret pods use (when the stack names pull credentials), else None."""
         if s.pull_auth is None:
             return None
-        secret_name = naming.pull_secret_name(s.deployment)
+        secret_name = naming.pull_secret_name(s.scope)
         secret = k8s.core.v1.Secret(
             f"{name}-registry-credentials",
             metadata={
                 "name": secret_name,
                 "namespace": namespace,
-                "labels": naming.common_labels(s.project, "registry-credentials"),
+                "labels": naming.common_labels(s.scope, "registry-credentials"),
             },
             type="kubernetes.io/dockerconfigjson",
             string_data={".dockerconfigjson": _docker_config_output(s.registry_server, s.pull_auth)},
@@ -121,13 +122,13 @@ class ValohaiDeployment(pulumi.ComponentResource):
     def _declare_network_policy(self, name: str, s: StackSettings, namespace: pulumi.Input[str]) -> None:
         if not s.network_policy.enabled:
             return
-        policy: Any = network_policy_spec(s.project, s.network_policy)
+        policy: Any = network_policy_spec(s.scope, s.network_policy)
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata={
-                "name": naming.network_policy_name(s.deployment),
+                "name": naming.network_policy_name(s.scope),
                 "namespace": namespace,
-                "labels": naming.common_labels(s.project, "network-policy"),
+                "labels": naming.common_labels(s.scope, "network-policy"),
             },
             spec=policy,
             opts=self._k8s_options,
@@ -140,6 +141,8 @@ class ValohaiDeployment(pulumi.ComponentResource):
         pull_secret: str | None,
         routing: RoutingContext,
         depends_on: list[pulumi.Resource],
+        *,
+        name: str,
     ) -> dict[str, DeploymentVersion]:
         s = args.settings
         registry = None
@@ -159,6 +162,10 @@ class ValohaiDeployment(pulumi.ComponentResource):
             for part in [*(e.name for e in version.endpoints), *(f"{i.key}-image" for i in version.images)]
         )
         children = pulumi.ResourceOptions(parent=self, providers=[self.provider])
+        # One key per stack, made when the first secret env value appears (digest_key.py).
+        digest_key = None
+        if any(args.secrets.env.get(v) for v in args.plan.versions):
+            digest_key = DigestKey(f"{name}-secret-env-key", pulumi.ResourceOptions(parent=self))
         return {
             version_name: DeploymentVersion(
                 version_name,
@@ -174,6 +181,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
                     depends_on=depends_on,
                     secret_env=args.secrets.env.get(version_name, frozenset()),
                     taken_names=taken_names,
+                    digest_key=digest_key,
                 ),
                 opts=children,
             )

@@ -18,6 +18,7 @@ from components.inputs.settings import StackSettings
 from components.rendering.build_context import BuildContext, sha256_file
 from components.rendering.routing.model import version_route
 from components.rendering.workload_spec import WorkloadInput
+from components.resources.digest_key import DigestKey
 from components.resources.endpoint_workload import EndpointWorkload, EndpointWorkloadArgs
 from components.resources.routing import RoutingContext, declare_route
 
@@ -37,6 +38,8 @@ class DeploymentVersionArgs:
     secret_env: frozenset[str] = frozenset()
     # Every version's image and workload logical names in this run (see `_renamed_from`).
     taken_names: frozenset[str] = frozenset()
+    # The stack's key for the digest that rolls pods when a secret env value changes.
+    digest_key: DigestKey | None = None
 
 
 class DeploymentVersion(pulumi.ComponentResource):
@@ -71,6 +74,8 @@ class DeploymentVersion(pulumi.ComponentResource):
                 self.images[endpoint.name] = built.repo_digest
 
         env_secret = self._env_secret(name, args) if args.secret_env else None
+        secret_values = {key: plan.settings.env[key] for key in sorted(args.secret_env)}
+        secret_digest = args.digest_key.digest(secret_values) if env_secret and args.digest_key else None
         depends_on = [*args.depends_on, *([env_secret] if env_secret else [])]
         plain_env = {key: value for key, value in plan.settings.env.items() if key not in args.secret_env}
         replicas = s.replicas(plan.name)
@@ -89,12 +94,17 @@ class DeploymentVersion(pulumi.ComponentResource):
                 scale_down_stabilization=s.autoscaling.scale_down_stabilization_seconds,
                 pull_secret=args.pull_secret,
                 secret_env=args.secret_env,
-                env_secret=naming.env_secret_name(s.deployment, plan.name) if args.secret_env else None,
+                env_secret=naming.env_secret_name(s.scope, plan.name) if args.secret_env else None,
             )
             workload_name = naming.logical_name(plan.name, endpoint.name)
             self.workloads[endpoint.name] = EndpointWorkload(
                 workload_name,
-                EndpointWorkloadArgs(workload=workload, namespace=args.namespace, image=self.images[endpoint.name]),
+                EndpointWorkloadArgs(
+                    workload=workload,
+                    namespace=args.namespace,
+                    image=self.images[endpoint.name],
+                    secret_env_digest=secret_digest,
+                ),
                 # Children (`<name>-deployment`, ...) follow the component's alias, since their names start with it.
                 opts=pulumi.ResourceOptions(
                     parent=self,
@@ -117,11 +127,11 @@ class DeploymentVersion(pulumi.ComponentResource):
         return k8s.core.v1.Secret(
             f"{name}-env-secret",
             metadata={
-                "name": naming.env_secret_name(s.deployment, plan.name),
+                "name": naming.env_secret_name(s.scope, plan.name),
                 "namespace": args.namespace,
                 "labels": {
                     naming.VERSION_LABEL: naming.label_value(plan.name),
-                    **naming.common_labels(s.project, "env"),
+                    **naming.common_labels(s.scope, "env"),
                 },
             },
             type="Opaque",

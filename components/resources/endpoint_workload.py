@@ -17,6 +17,8 @@ class EndpointWorkloadArgs:
     workload: spec.WorkloadInput
     namespace: pulumi.Input[str]
     image: pulumi.Input[str]
+    # Keyed digest of the version's secret env values (digest_key.py); None without any.
+    secret_env_digest: pulumi.Input[str] | None = None
 
 
 class EndpointWorkload(pulumi.ComponentResource):
@@ -31,7 +33,7 @@ class EndpointWorkload(pulumi.ComponentResource):
         # Plain API dicts; the SDK accepts them as its *ArgsDict types, which mypy cannot relate.
         meta: Any = spec.metadata(w, args.namespace)
         # The image stays an Output inside the spec, so a preview shows every other field.
-        deployment: Any = spec.deployment_spec(w, args.image)
+        deployment: Any = spec.deployment_spec(w, args.image, args.secret_env_digest)
         service: Any = spec.service_spec(w)
 
         self.deployment = k8s.apps.v1.Deployment(f"{name}-deployment", metadata=meta, spec=deployment, opts=child)

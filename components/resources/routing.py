@@ -57,7 +57,7 @@ class RoutingContext:
             class_name=s.ingress_class,
             host=s.host,
             tls_secret=s.tls_secret_name,
-            project=s.project,
+            scope=s.scope,
             namespace=self.namespace,
             auth_secret=self.auth_secret,
             realm=f"{s.owner}/{s.project}",
@@ -74,9 +74,9 @@ class RoutingContext:
             section_name=ref.section_name,
             implementation=ref.implementation,
             host=s.host,
-            project=s.project,
+            scope=s.scope,
             namespace=self.namespace,
-            auth_middleware=naming.auth_middleware_name(s.deployment) if self.auth_secret else None,
+            auth_middleware=naming.auth_middleware_name(s.scope) if self.auth_secret else None,
         )
 
 
@@ -203,8 +203,8 @@ def declare_basic_auth(
     key = gateway.AUTH_KEYS.get(implementation or "", ingress.AUTH_KEY)
     # The hashes live in Pulumi state only; they need the parent, not the Kubernetes provider.
     hash_opts = pulumi.ResourceOptions(parent=opts.parent)
-    # Named after the deployment, so two stacks sharing a namespace keep separate users.
-    secret_name = naming.auth_secret_name(settings.deployment)
+    # Named after the stack, so two stacks sharing a namespace keep separate users.
+    secret_name = naming.auth_secret_name(settings.scope)
     lines = []
     for user, password in sorted(settings.basic_auth.items()):
         if len(password.get_secret_value()) < MIN_PASSWORD_LENGTH:
@@ -222,7 +222,7 @@ def declare_basic_auth(
         metadata={
             "name": secret_name,
             "namespace": namespace,
-            "labels": naming.common_labels(settings.project, "basic-auth"),
+            "labels": naming.common_labels(settings.scope, "basic-auth"),
         },
         type="Opaque",
         string_data={key: content},
@@ -231,16 +231,15 @@ def declare_basic_auth(
     middleware = None
     if implementation == "traefik":
         manifest = gateway.traefik_middleware(
-            naming.auth_middleware_name(settings.deployment),
+            naming.auth_middleware_name(settings.scope),
             secret_name,
             f"{settings.owner}/{settings.project}",
-            settings.project,
+            settings.scope,
             namespace,
         )
-        # Named after the deployment (it was `basic-auth`): a renamed Middleware is replaced, created
-        # before the old one goes, and the routes move to it in the same run.
-        # After its Secret: a Middleware whose Secret Traefik cannot read yet is dropped, and every
-        # route through it answers 404 until Traefik rebuilds its configuration.
+        # A renamed Middleware is replaced, created before the old one goes, and the routes move to
+        # it in the same run. After its Secret: a Middleware whose Secret Traefik cannot read yet is
+        # dropped, and every route through it answers 404 until Traefik rebuilds its configuration.
         after_secret = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[secret]))
         middleware = _custom(f"{name}-basic-auth-middleware", manifest, after_secret)
     return BasicAuth(secret=secret, middleware=middleware, secret_name=secret_name)

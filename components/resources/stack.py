@@ -2,7 +2,7 @@
 
 Every problem is collected before anything is declared: the settings, which config leaves are
 secret, and (when the settings fail elsewhere) the plan's own keys checked alone, so one run
-names them all.
+names them all. Then the cluster is read once: no object of another stack is in the way.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from components.inputs.settings import (
 )
 from components.inputs.stack_file import read_stack_config
 from components.rendering.build_context import prepare_contexts
+from components.resources import ownership
 from components.resources.deployment import PreparedDeployment
 
 
@@ -46,6 +47,7 @@ def load(project_dir: Path | None = None) -> PreparedDeployment:
     except ConfigError as err:
         # RunError prints just the message: one line per problem, no stack trace.
         raise pulumi.RunError(f"{len(err.problems)} problem(s) in the stack's configuration:\n{err}") from None
+    ownership.check_ownership(settings, plan, secrets.env)
     return PreparedDeployment(settings=settings, plan=plan, contexts=contexts, project_dir=project_dir, secrets=secrets)
 
 

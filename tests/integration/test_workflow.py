@@ -226,7 +226,7 @@ def test_a_namespace_change_replaces_deployments_and_warns(stack: LocalStack) ->
     try:
         lines = summary(stack)
         deployments = next(line for line in lines if line.startswith("- ⚠️ **replace** 4 Deployments (`"))
-        assert "`greet-me-20181002-0-" in deployments
+        assert "`mnist-local-greet-me-20181002-0-" in deployments
         assert deployments.endswith("serves traffic; its pods are recreated (requests fail until new pods are ready)")
         assert (
             "- ⚠️ **replace** Namespace `mnist-moved`: serves traffic; everything in it is deleted and created again"
@@ -300,7 +300,9 @@ class _AuthProxy(BaseHTTPRequestHandler):
 
 def _htpasswd(stack: LocalStack) -> dict[str, str]:
     secret = next(
-        m for m in stack.manifests() if m["kind"] == "Secret" and m["metadata"]["name"].endswith("basic-auth")
+        m
+        for m in stack.manifests()
+        if m["kind"] == "Secret" and m["metadata"]["labels"].get("app.kubernetes.io/component") == "basic-auth"
     )
     if secret.get("stringData"):
         text = next(iter(secret["stringData"].values()))

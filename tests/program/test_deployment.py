@@ -9,7 +9,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from components.inputs import naming
 from tests.harness import (
+    BASE_SCOPE,
     ROOT,
     V1,
     V2,
@@ -75,7 +77,9 @@ def test_moving_an_alias_changes_only_alias_routing(project_dir: Path) -> None:
     assert moved.pairs == before.pairs
     assert _changed(before, moved) == {"production-ingress"}
     backend = moved.by_name("production-ingress").inputs["spec"]["rules"][0]["http"]["paths"][0]["backend"]
-    assert backend["service"]["name"] == f"greet-me-20181003-0-{_hash('greet-me', V2)}"
+    assert (
+        backend["service"]["name"] == f"mnist-test-greet-me-20181003-0-{_hash('acme', 'mnist', 'test', 'greet-me', V2)}"
+    )
     assert (
         moved.by_name("production-ingress").inputs["metadata"]["name"]
         == before.by_name("production-ingress").inputs["metadata"]["name"]
@@ -293,7 +297,7 @@ def test_every_endpoint_field_reaches_the_pod(tmp_path: Path) -> None:
     assert env["VH_DEFAULT_PREFIX"] == f"/acme/mnist/test/{V1}/predict"
     assert env["VH_WSGI_APP"] == "app.serve:application"
     assert env["LOG_LEVEL"] == "debug" and env["PORT"] == "9000"
-    assert pod["imagePullSecrets"] == [{"name": "test-registry-credentials"}]
+    assert pod["imagePullSecrets"] == [{"name": naming.pull_secret_name(BASE_SCOPE)}]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     shell = as_manifest(run.by_name(f"{V1}-shell-deployment").inputs)["spec"]["template"]["spec"]["containers"][0]
     assert shell["command"] == ["python", "-m", "http.server", "8000"]
@@ -307,7 +311,10 @@ def test_hpa_bounds_come_from_the_version_else_autoscaling(tmp_path: Path) -> No
     assert (own["minReplicas"], own["maxReplicas"]) == (2, 9)
     assert (default["minReplicas"], default["maxReplicas"]) == (1, 3)
     assert default["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
-    assert own["scaleTargetRef"]["name"] == f"predict-20181002-0-{_hash('predict', V1)}"
+    assert (
+        own["scaleTargetRef"]["name"]
+        == f"mnist-test-predict-20181002-0-{_hash('acme', 'mnist', 'test', 'predict', V1)}"
+    )
 
 
 def test_scale_down_stabilization_is_set_only_when_configured(project_dir: Path) -> None:
@@ -353,8 +360,8 @@ def test_weighted_alias_sends_the_lighter_version_through_a_canary(tmp_path: Pat
     def service(ingress: dict[str, Any]) -> str:
         return str(ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"])
 
-    assert service(main).startswith("predict-20181003-0-")
-    assert service(canary).startswith("predict-20181002-0-")
+    assert service(main).startswith("mnist-test-predict-20181003-0-")
+    assert service(canary).startswith("mnist-test-predict-20181002-0-")
     assert canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary"] == "true"
     assert canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "10"
     assert "nginx.ingress.kubernetes.io/canary" not in main["metadata"]["annotations"]
@@ -381,7 +388,7 @@ def test_basic_auth_protects_every_route_and_is_stable(tmp_path: Path) -> None:
     for ingress in first.of_type("Ingress"):
         annotations = ingress.inputs["metadata"]["annotations"]
         assert annotations["nginx.ingress.kubernetes.io/auth-type"] == "basic", ingress.name
-        assert annotations["nginx.ingress.kubernetes.io/auth-secret"] == "test-basic-auth"
+        assert annotations["nginx.ingress.kubernetes.io/auth-secret"] == naming.auth_secret_name(BASE_SCOPE)
 
 
 def test_a_password_change_changes_only_that_users_hash(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from components.inputs.valohai_config import parse_valohai_yaml
 from components.rendering import workload_spec
 from components.resources.endpoint_workload import EndpointWorkload
 from tests.harness import (
+    BASE_SCOPE,
     V1,
     V2,
     Run,
@@ -84,7 +85,7 @@ def test_a_secret_env_value_reaches_pods_only_through_a_secret(tmp_path: Path) -
     run = run_program(_secret_env_config(), project, secret_keys=("versions",))
     assert _plaintext(run, TOKEN) == []
     env = _container_env(run, f"{V1}-predict-digit-deployment")
-    secret_name = naming.env_secret_name("test", V1)
+    secret_name = naming.env_secret_name(BASE_SCOPE, V1)
     assert env["API_TOKEN"] == {
         "name": "API_TOKEN",
         "valueFrom": {"secretKeyRef": {"name": secret_name, "key": "API_TOKEN"}},
@@ -157,7 +158,7 @@ def test_push_credentials_never_reach_pods_unless_the_stack_says_so(project_dir:
     assert image.inputs["registry"]["password"] == "push-only" and "registry" in image.secret_fields
 
     explicit = run_program(base_config(registryAuth={**push, "usedForPull": True}), project_dir)
-    assert _pull_secrets(explicit) == ["test-registry-credentials"]
+    assert _pull_secrets(explicit) == [naming.pull_secret_name(BASE_SCOPE)]
     secret = explicit.by_name("deployment-registry-credentials")
     assert "push-only" in secret.inputs["stringData"][".dockerconfigjson"]
 
@@ -169,7 +170,7 @@ def test_push_credentials_never_reach_pods_unless_the_stack_says_so(project_dir:
     assert config_json["auths"]["us-central1-docker.pkg.dev"]["username"] == "reader"
     assert "push-only" not in json.dumps(config_json)
     assert "stringData" in separate.by_name("deployment-registry-credentials").secret_fields
-    assert _pull_secrets(separate) == ["test-registry-credentials"]
+    assert _pull_secrets(separate) == [naming.pull_secret_name(BASE_SCOPE)]
 
 
 def test_two_pull_credentials_are_refused(project_dir: Path) -> None:
@@ -195,8 +196,9 @@ def test_secret_names_differ_between_stacks_sharing_a_namespace(tmp_path: Path) 
             i.inputs["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-secret"]
             for i in run.of_type("Ingress")
         }
-        assert auth == {f"{deployment}-basic-auth"}
-        assert _pull_secrets(run) == [f"{deployment}-registry-credentials"]
+        scope = naming.Scope("acme", "mnist", deployment)
+        assert auth == {naming.auth_secret_name(scope)}
+        assert _pull_secrets(run) == [naming.pull_secret_name(scope)]
     assert names["americas"].isdisjoint(names["europe"]), names
 
 
@@ -363,11 +365,9 @@ def test_the_network_policy_admits_the_port_from_the_namespace_and_the_router(pr
         project_dir,
     )
     policy = run.by_name("deployment-network-policy").inputs
-    assert policy["metadata"]["name"] == "test-endpoints"
+    assert policy["metadata"]["name"] == naming.network_policy_name(BASE_SCOPE)
     spec = policy["spec"]
-    assert spec["podSelector"] == {
-        "matchLabels": {"app.kubernetes.io/component": "endpoint", "app.kubernetes.io/part-of": "mnist"}
-    }
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/component": "endpoint", **BASE_SCOPE.labels}}
     assert spec["policyTypes"] == ["Ingress"]
     (rule,) = spec["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]

@@ -10,7 +10,7 @@ import pytest
 
 from components.inputs import naming
 from tests.crd_schemas import crd_errors
-from tests.harness import Declared, Run, as_manifest, base_config, run_program
+from tests.harness import BASE_SCOPE, Declared, Run, as_manifest, base_config, run_program
 from tests.ingress_nginx_rules import annotation_problems, path_problems
 
 V1, V2, V3 = "20181002.0", "20181003.0", "20181004.0"
@@ -81,10 +81,13 @@ def test_gateway_alias_splits_and_mirrors(project_dir: Path) -> None:
     run = run_program(config, project_dir)
     rule = as_manifest(run.by_name("production-route").inputs)["spec"]["rules"][0]
     assert [(b["name"], b["weight"]) for b in rule["backendRefs"]] == [
-        (naming.workload_name("greet-me", v), w) for v, w in ((V1, 50), (V2, 30), (V3, 20))
+        (naming.workload_name(BASE_SCOPE, "greet-me", v), w) for v, w in ((V1, 50), (V2, 30), (V3, 20))
     ]
     mirror = next(f for f in rule["filters"] if f["type"] == "RequestMirror")["requestMirror"]
-    assert mirror == {"backendRef": {"name": naming.workload_name("greet-me", V3), "port": 80}, "percent": 10}
+    assert mirror == {
+        "backendRef": {"name": naming.workload_name(BASE_SCOPE, "greet-me", V3), "port": 80},
+        "percent": 10,
+    }
     assert run.outputs["aliases"]["production"]["mirror"] == {"version": V3, "percent": 10}
 
 
@@ -116,7 +119,7 @@ def test_envoy_gets_sha_lines_under_its_own_key(project_dir: Path) -> None:
         ".htpasswd": "alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n"
     }
     policy = as_manifest(run.by_name("production-security-policy").inputs)
-    assert policy["spec"]["targetRefs"][0]["name"] == naming.alias_ingress_name("production")
+    assert policy["spec"]["targetRefs"][0]["name"] == naming.alias_ingress_name(BASE_SCOPE, "production")
 
 
 def test_traefik_gets_bcrypt_lines_in_a_single_key_secret(project_dir: Path) -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from components.inputs import naming
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+SCOPE = naming.Scope("acme", "mnist", "prod")
 
 
 def _endpoint_names(rng: random.Random, count: int) -> list[str]:
@@ -37,32 +38,33 @@ def _version_names(rng: random.Random, count: int) -> list[str]:
 def test_workload_names_are_valid_and_unique() -> None:
     rng = random.Random(1)
     pairs = list(itertools.product(_endpoint_names(rng, 60), _version_names(rng, 60)))
-    names = {naming.workload_name(e, v) for e, v in pairs}
+    names = {naming.workload_name(SCOPE, e, v) for e, v in pairs}
     assert len(names) == len(pairs)
     for name in names:
         assert len(name) <= 63 and DNS_1035.match(name), name
 
 
 def test_names_that_join_or_slug_alike_still_differ() -> None:
-    assert naming.workload_name("a-b", "c") != naming.workload_name("a", "b-c")
-    assert naming.workload_name("m", "1.0") != naming.workload_name("m", "1-0")
-    assert naming.alias_ingress_name("prod") != naming.alias_ingress_name("prod", canary=True)
-    assert naming.version_ingress_name("1.0") != naming.version_ingress_name("1_0")
+    assert naming.workload_name(SCOPE, "a-b", "c") != naming.workload_name(SCOPE, "a", "b-c")
+    assert naming.workload_name(SCOPE, "m", "1.0") != naming.workload_name(SCOPE, "m", "1-0")
+    assert naming.alias_ingress_name(SCOPE, "prod") != naming.alias_ingress_name(SCOPE, "prod", canary=True)
+    assert naming.version_ingress_name(SCOPE, "1.0") != naming.version_ingress_name(SCOPE, "1_0")
 
 
 def test_names_are_stable() -> None:
-    """The rule, restated: readable slug + first 8 hex of sha256 of the NUL-joined parts."""
-    digest = hashlib.sha256(b"predict-digit\x0020181002.0").hexdigest()[:8]
-    assert naming.workload_name("predict-digit", "20181002.0") == f"predict-digit-20181002-0-{digest}"
+    """The rule, restated: readable slug of project, deployment and parts + first 8 hex of sha256
+    of the NUL-joined owner, project, deployment and parts."""
+    digest = hashlib.sha256(b"acme\x00mnist\x00prod\x00predict-digit\x0020181002.0").hexdigest()[:8]
+    assert naming.workload_name(SCOPE, "predict-digit", "20181002.0") == f"mnist-prod-predict-digit-20181002-0-{digest}"
 
 
 def test_ingress_names_are_valid_for_any_alias_and_version() -> None:
     rng = random.Random(2)
     for version in _version_names(rng, 200):
-        assert DNS_1035.match(naming.version_ingress_name(version))
+        assert DNS_1035.match(naming.version_ingress_name(SCOPE, version))
     for alias in ["production", "staging", "a", "x" * 40, "canary-2"]:
         for canary in (False, True):
-            name = naming.alias_ingress_name(alias, canary)
+            name = naming.alias_ingress_name(SCOPE, alias, canary)
             assert len(name) <= 63 and DNS_1035.match(name)
 
 
@@ -125,14 +127,52 @@ def test_ordinary_names_are_unchanged(version: str, endpoint: str) -> None:
         assert naming.logical_name(version, endpoint) == naming.legacy_logical_name(version, endpoint)
 
 
-@given(VERSION, VERSION)
-def test_stack_objects_are_distinct_per_deployment(one: str, two: str) -> None:
-    deployments = [d for d in (one.lower(), two.lower()) if naming.URL_SEGMENT.fullmatch(d)]
-    names = [
-        f(d)
-        for d in deployments
-        for f in (naming.pull_secret_name, naming.auth_secret_name, naming.network_policy_name)
-    ]
-    names += [naming.env_secret_name(d, v) for d in deployments for v in (one, two)]
-    expected = 3 * len(set(deployments)) + len({(d, v) for d in deployments for v in (one, two)})
-    assert len(set(names)) == expected
+SEGMENT = st.one_of(
+    st.from_regex(naming.URL_SEGMENT, fullmatch=True),
+    st.from_regex(r"\A[ab][ab-]{0,3}[ab]\Z"),
+)
+SCOPES = st.builds(naming.Scope, SEGMENT, SEGMENT, SEGMENT)
+
+
+def _every_name(scope: naming.Scope, version: str, alias: str, endpoint: str) -> dict[str, str]:
+    """What one stack names, by role (kinds differ between roles that may share a name)."""
+    return {
+        "pull": naming.pull_secret_name(scope),
+        "auth": naming.auth_secret_name(scope),
+        "policy": naming.network_policy_name(scope),
+        "env": naming.env_secret_name(scope, version),
+        "workload": naming.workload_name(scope, endpoint, version),
+        "version-route": naming.version_ingress_name(scope, version),
+        "alias-route": naming.alias_ingress_name(scope, alias),
+        "canary-route": naming.alias_ingress_name(scope, alias, canary=True),
+    }
+
+
+@given(SCOPES, SCOPES, VERSION, st.from_regex(naming.ALIAS_NAME, fullmatch=True), ENDPOINT)
+@settings(max_examples=300, deadline=None)
+def test_two_stacks_with_the_same_versions_and_aliases_share_no_name(
+    one: naming.Scope, two: naming.Scope, version: str, alias: str, endpoint: str
+) -> None:
+    """Tenancy: stacks differing in owner, project or deployment share no object name, even with
+    the same version, alias and endpoint names; every name is a valid DNS label."""
+    first, second = _every_name(one, version, alias, endpoint), _every_name(two, version, alias, endpoint)
+    for name in [*first.values(), *second.values()]:
+        assert len(name) <= 63 and DNS_1035.match(name), name
+    if one != two:
+        assert not set(first.values()) & set(second.values())
+    else:
+        assert first == second
+
+
+def test_scope_labels_name_owner_project_and_deployment() -> None:
+    assert SCOPE.labels == {
+        naming.OWNER_LABEL: "acme",
+        naming.PROJECT_LABEL: "mnist",
+        naming.DEPLOYMENT_LABEL: "prod",
+    }
+    labels = naming.common_labels(SCOPE, "endpoint")
+    assert SCOPE.owns(labels)
+    assert not naming.Scope("acme", "mnist", "staging").owns(labels)
+    assert not naming.Scope("other", "mnist", "prod").owns(labels)
+    assert not SCOPE.owns({naming.PART_OF_LABEL: "mnist"})
+    assert not SCOPE.owns(None)

@@ -23,6 +23,8 @@ INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 SECRET_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
 PASSWORD = "hunter2-correct-horse"
+# The stack the route paths below name: /acme/mnist/americas/...
+SCOPE = naming.Scope("acme", "mnist", "americas")
 
 
 def urn(types: list[str], name: str, stack: str = "americas") -> str:
@@ -42,7 +44,7 @@ def step(op: str, types: list[str], name: str, old: Any = None, new: Any = None,
 def service(version: str, endpoint: str, op: str = "same") -> dict[str, Any]:
     inputs = {
         "metadata": {
-            "name": naming.workload_name(endpoint, version),
+            "name": naming.workload_name(SCOPE, endpoint, version),
             "labels": {"app.kubernetes.io/version": version, "app.kubernetes.io/name": endpoint},
         }
     }
@@ -60,13 +62,13 @@ def ingress(alias: str, version: str, canary: int | None = None) -> dict[str, An
     paths = [
         {
             "path": f"/acme/mnist/americas/{alias}/{e}",
-            "backend": {"service": {"name": naming.workload_name(e, version)}},
+            "backend": {"service": {"name": naming.workload_name(SCOPE, e, version)}},
         }
         for e in ("greet-me", "predict-digit")
     ]
     return {
         "metadata": {
-            "name": naming.alias_ingress_name(alias, canary is not None),
+            "name": naming.alias_ingress_name(SCOPE, alias, canary is not None),
             "labels": {"valohai.com/alias": alias},
             "annotations": annotations,
         },
@@ -140,7 +142,8 @@ def _httproute(alias: str, weights: dict[str, int], mirror: tuple[str, int] | No
         rule: dict[str, Any] = {
             "matches": [{"path": {"type": "PathPrefix", "value": f"/acme/mnist/americas/{alias}/{endpoint}"}}],
             "backendRefs": [
-                {"name": naming.workload_name(endpoint, v), "port": 8000, "weight": w} for v, w in weights.items()
+                {"name": naming.workload_name(SCOPE, endpoint, v), "port": 8000, "weight": w}
+                for v, w in weights.items()
             ],
         }
         if mirror:
@@ -148,7 +151,7 @@ def _httproute(alias: str, weights: dict[str, int], mirror: tuple[str, int] | No
                 {
                     "type": "RequestMirror",
                     "requestMirror": {
-                        "backendRef": {"name": naming.workload_name(endpoint, mirror[0])},
+                        "backendRef": {"name": naming.workload_name(SCOPE, endpoint, mirror[0])},
                         "percent": mirror[1],
                     },
                 }
@@ -223,7 +226,7 @@ def test_new_version_lists_version_and_images() -> None:
 def test_removed_version_warns_about_serving_objects() -> None:
     version_types = ["valohai:index:Deployment", "valohai:index:DeploymentVersion"]
     workload = [*version_types, "valohai:index:EndpointWorkload"]
-    name = naming.workload_name("greet-me", V1)
+    name = naming.workload_name(SCOPE, "greet-me", V1)
     document = preview(
         [
             step("delete", version_types, V1, old={}),
@@ -254,7 +257,7 @@ def test_replaced_deployment_rolls_and_warns() -> None:
         "valohai:index:EndpointWorkload",
         "kubernetes:apps/v1:Deployment",
     ]
-    name = naming.workload_name("predict-digit", V1)
+    name = naming.workload_name(SCOPE, "predict-digit", V1)
     meta = {"metadata": {"name": name}}
     document = preview(
         [

@@ -17,12 +17,13 @@ from tests.crd_schemas import crd_errors
 from tests.ingress_nginx_rules import annotation_problems, path_problems
 
 SITE = Site("acme", "mnist", "eu")
+SCOPE = SITE.scope
 V1, V2, V3 = "20181002.0", "20181003.0", "20181004.0"
 ENDPOINTS = ("greet-me", "predict-digit")
 
 
 def _services(*versions: str) -> dict[str, dict[str, str]]:
-    return {v: {e: naming.workload_name(e, v) for e in ENDPOINTS} for v in versions}
+    return {v: {e: naming.workload_name(SCOPE, e, v) for e in ENDPOINTS} for v in versions}
 
 
 def _gateway_options(implementation: Any = "envoy", auth: bool = False) -> gateway.GatewayOptions:
@@ -32,7 +33,7 @@ def _gateway_options(implementation: Any = "envoy", auth: bool = False) -> gatew
         section_name="https",
         implementation=implementation,
         host="models.example.com",
-        project="mnist",
+        scope=SCOPE,
         namespace="mnist-eu",
         auth_middleware="basic-auth" if auth else None,
     )
@@ -43,7 +44,7 @@ def _ingress_options(**overrides: Any) -> ingress.IngressOptions:
         "class_name": "nginx",
         "host": "models.example.com",
         "tls_secret": "tls",
-        "project": "mnist",
+        "scope": SCOPE,
         "namespace": "mnist-eu",
         "auth_secret": "basic-auth",
         "realm": "acme/mnist",
@@ -69,11 +70,11 @@ def test_alias_route_uses_the_alias_prefix_and_weighted_backends() -> None:
     assert route.versions == (V1, V2, V3)
 
 
-def test_route_object_names_depend_on_the_route_name_alone() -> None:
+def test_route_object_names_depend_on_the_stack_and_route_name_alone() -> None:
     moved = alias_route(SITE, "production", {V2: 100}, ENDPOINTS)
     assert alias_route(SITE, "production", {V1: 100}, ENDPOINTS).object_name == moved.object_name
-    assert moved.object_name == naming.alias_ingress_name("production")
-    assert version_route(SITE, V1, ENDPOINTS).object_name == naming.version_ingress_name(V1)
+    assert moved.object_name == naming.alias_ingress_name(SCOPE, "production")
+    assert version_route(SITE, V1, ENDPOINTS).object_name == naming.version_ingress_name(SCOPE, V1)
 
 
 def test_route_object_names_are_injective() -> None:
@@ -82,8 +83,8 @@ def test_route_object_names_are_injective() -> None:
     aliases += ["".join(rng.choices(string.ascii_lowercase + "-", k=rng.randint(1, 39))) for _ in range(200)]
     aliases = [a for a in dict.fromkeys(aliases) if naming.ALIAS_NAME.fullmatch(a)]
     versions = [V1, "1.0", "1-0", "1_0", "prod", "prod-canary"]
-    names = [naming.alias_ingress_name(a, canary) for a, canary in itertools.product(aliases, (False, True))]
-    names += [naming.version_ingress_name(v) for v in versions]
+    names = [naming.alias_ingress_name(SCOPE, a, canary) for a, canary in itertools.product(aliases, (False, True))]
+    names += [naming.version_ingress_name(SCOPE, v) for v in versions]
     assert len(set(names)) == len(names)
 
 
@@ -108,11 +109,11 @@ def test_gateway_route_sets_the_prefix_header_and_weights_per_rule() -> None:
         {"name": "X-VH-Prefix", "value": "/acme/mnist/eu/production/predict-digit"}
     ]
     assert mirror["requestMirror"] == {
-        "backendRef": {"name": naming.workload_name("predict-digit", V3), "port": 80},
+        "backendRef": {"name": naming.workload_name(SCOPE, "predict-digit", V3), "port": 80},
         "percent": 5,
     }
     assert [(b["name"], b["weight"]) for b in rule["backendRefs"]] == [
-        (naming.workload_name("predict-digit", v), w) for v, w in ((V1, 60), (V2, 30), (V3, 10))
+        (naming.workload_name(SCOPE, "predict-digit", v), w) for v, w in ((V1, 60), (V2, 30), (V3, 10))
     ]
 
 
@@ -120,7 +121,7 @@ def test_gateway_version_route_has_no_weights_and_accepts_dotted_paths() -> None
     manifest = gateway.http_route(version_route(SITE, V1, ENDPOINTS), _services(V1), _gateway_options())
     assert crd_errors(manifest) == []
     rule = manifest["spec"]["rules"][0]
-    assert rule["backendRefs"] == [{"name": naming.workload_name("greet-me", V1), "port": 80}]
+    assert rule["backendRefs"] == [{"name": naming.workload_name(SCOPE, "greet-me", V1), "port": 80}]
     assert rule["matches"][0]["path"]["value"] == f"/acme/mnist/eu/{V1}/greet-me"
 
 
@@ -132,7 +133,7 @@ def test_traefik_basic_auth_runs_first_through_an_extension_ref() -> None:
         "type": "ExtensionRef",
         "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": "basic-auth"},
     }
-    middleware = gateway.traefik_middleware("basic-auth", "basic-auth", "acme/mnist", "mnist", "mnist-eu")
+    middleware = gateway.traefik_middleware("basic-auth", "basic-auth", "acme/mnist", SCOPE, "mnist-eu")
     assert crd_errors(middleware) == []
     assert middleware["spec"]["basicAuth"]["secret"] == "basic-auth"
 
@@ -180,7 +181,7 @@ def test_default_ingress_annotations_are_at_most_medium_risk() -> None:
     for item in items:
         assert annotation_problems(item.metadata["annotations"]) == []
     assert items[1].metadata["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "10"
-    assert items[1].metadata["name"] == naming.alias_ingress_name("production", canary=True)
+    assert items[1].metadata["name"] == naming.alias_ingress_name(SCOPE, "production", canary=True)
 
 
 def test_the_prefix_header_snippet_is_opt_in_and_critical() -> None:

@@ -32,7 +32,7 @@ class GatewayOptions:
     section_name: str | None
     implementation: Implementation
     host: str | None
-    project: str
+    scope: naming.Scope
     namespace: Any
     # Traefik: the Middleware every rule runs first; Envoy: the Secret its SecurityPolicy names.
     auth_middleware: str | None = None
@@ -101,14 +101,14 @@ def _rule(rule: Rule, services: Mapping[str, Mapping[str, Any]], options: Gatewa
     }
 
 
-def traefik_middleware(name: str, secret: str, realm: str, project: str, namespace: Any) -> dict[str, Any]:
+def traefik_middleware(name: str, secret: str, realm: str, scope: naming.Scope, namespace: Any) -> dict[str, Any]:
     return {
         "apiVersion": TRAEFIK_API,
         "kind": "Middleware",
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": naming.common_labels(project, "basic-auth"),
+            "labels": naming.common_labels(scope, "basic-auth"),
         },
         # removeHeader: the credentials stop at the proxy and never reach the model's code.
         "spec": {"basicAuth": {"secret": secret, "realm": realm, "removeHeader": True}},
@@ -132,5 +132,5 @@ def _metadata(name: str, route: Route, options: GatewayOptions) -> dict[str, Any
     return {
         "name": name,
         "namespace": options.namespace,
-        "labels": {**route.labels, **naming.common_labels(options.project, route.component)},
+        "labels": {**route.labels, **naming.common_labels(options.scope, route.component)},
     }

@@ -40,7 +40,7 @@ class IngressOptions:
     class_name: str
     host: str | None
     tls_secret: str | None
-    project: str
+    scope: naming.Scope
     namespace: Any
     auth_secret: str | None = None
     realm: str = ""
@@ -102,7 +102,7 @@ def _ingress(
     canary_weight: int | None,
 ) -> IngressObject:
     canary = canary_weight is not None
-    name = naming.alias_ingress_name(route.name, canary=True) if canary else route.object_name
+    name = naming.alias_ingress_name(route.scope, route.name, canary=True) if canary else route.object_name
     paths = [
         {
             "path": rule.prefix,
@@ -122,7 +122,7 @@ def _ingress(
     metadata = {
         "name": name,
         "namespace": options.namespace,
-        "labels": {**route.labels, **naming.common_labels(options.project, route.component)},
+        "labels": {**route.labels, **naming.common_labels(options.scope, route.component)},
         "annotations": ingress_annotations(options, canary_weight),
     }
     return IngressObject(canary=canary, metadata=metadata, spec=spec)

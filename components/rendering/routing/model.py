@@ -39,13 +39,15 @@ class Route:
     # The version or alias name: the fourth URL segment.
     name: str
     rules: tuple[Rule, ...]
+    # The stack the route belongs to: part of every object name it gets.
+    scope: naming.Scope
 
     @property
     def object_name(self) -> str:
-        """Kubernetes name of the route object (Ingress or HTTPRoute); depends on the route's name alone."""
+        """Kubernetes name of the route object (Ingress or HTTPRoute): the stack and the route's name."""
         if self.kind == "version":
-            return naming.version_ingress_name(self.name)
-        return naming.alias_ingress_name(self.name)
+            return naming.version_ingress_name(self.scope, self.name)
+        return naming.alias_ingress_name(self.scope, self.name)
 
     @property
     def component(self) -> str:
@@ -76,10 +78,14 @@ class Site:
     def prefix(self, name: str, endpoint: str) -> str:
         return url_prefix(self.owner, self.project, self.deployment, name, endpoint)
 
+    @property
+    def scope(self) -> naming.Scope:
+        return naming.Scope(self.owner, self.project, self.deployment)
+
 
 def version_route(site: Site, version: str, endpoints: Iterable[str]) -> Route:
     rules = tuple(Rule(e, site.prefix(version, e), (Backend(version, 100),)) for e in endpoints)
-    return Route("version", version, rules)
+    return Route("version", version, rules, site.scope)
 
 
 def alias_route(
@@ -88,7 +94,7 @@ def alias_route(
     """`weights` is version -> weight, heaviest first; `endpoints` are those every split version serves."""
     backends = tuple(Backend(v, w) for v, w in weights.items())
     rules = tuple(Rule(e, site.prefix(alias, e), backends, mirror) for e in endpoints)
-    return Route("alias", alias, rules)
+    return Route("alias", alias, rules, site.scope)
 
 
 def url(host: str | None, scheme: str, path: str) -> str:
