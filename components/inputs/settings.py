@@ -160,6 +160,12 @@ class StackSettings(PlanInput):
             raise ValueError(f"{shown(value)} is not a Docker network name (like host or build-net)")
         return value
 
+    @field_validator("tls_secret_name", mode="before")
+    @classmethod
+    def _blank_secret_name(cls, value: object) -> object:
+        # `pulumi config set tlsSecretName ""` is how a stack file's value is switched off.
+        return None if value == "" else value
+
     @field_validator("tls_secret_name")
     @classmethod
     def _secret_name(cls, value: str | None) -> str | None:

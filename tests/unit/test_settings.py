@@ -170,6 +170,14 @@ def test_every_cross_key_problem_is_reported_together() -> None:
     ]
 
 
+def test_an_empty_tls_secret_name_switches_the_stack_files_value_off() -> None:
+    """`pulumi config set tlsSecretName ""` over a stack file's value: no TLS Secret, even with gateway routing."""
+    routing = {"kind": "gateway", "gateway": {"name": "models", "namespace": "gw", "implementation": "traefik"}}
+    settings = settings_from_config({**_BASE, "routing": routing, "tlsSecretName": ""}, "americas")
+    assert settings.tls_secret_name is None
+    assert settings_from_config({**_BASE, "tlsSecretName": "models-tls"}, "a").tls_secret_name == "models-tls"
+
+
 def test_console_apply_is_allowed_only_on_local_unless_set() -> None:
     base = {"owner": "acme", "project": "mnist", "registry": "r.example.com/x", "target": {"kubeconfig": "k"}}
     assert settings_from_config(base, "local").console.allows_apply("local") is True
