@@ -51,7 +51,12 @@ ensure_kubeconfigs() {
     write_kubeconfig "$CL_DIR/scheduler.kubeconfig" scheduler
     write_kubeconfig "$CL_DIR/kube-proxy.kubeconfig" kube-proxy
     mkdir -p "$(dirname "$CL_REPO_KUBECONFIG")"
-    cp "$CL_ADMIN" "$CL_REPO_KUBECONFIG"
+    # Replaced in one rename, and only when it changed: a `pulumi up` reading it meanwhile (its
+    # ownership check does) never sees a half-written file.
+    if ! cmp -s "$CL_ADMIN" "$CL_REPO_KUBECONFIG"; then
+        cp "$CL_ADMIN" "$CL_REPO_KUBECONFIG.tmp"
+        mv -f "$CL_REPO_KUBECONFIG.tmp" "$CL_REPO_KUBECONFIG"
+    fi
 }
 
 # ------------------------------------------------------------------------------ processes --
