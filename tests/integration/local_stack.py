@@ -178,10 +178,12 @@ class LocalStack:
 
         Lets every test of a module run alone or in any order: each starts from the deployed baseline.
         """
-        if self.stack_file.read_text() != baseline.stack_file:
-            self.stack_file.write_text(baseline.stack_file)
+        # The code first: the stack file is tracked too, and a reset would put back the copy's
+        # original (the scratch stack's kubeconfig, namespace and host are set after that commit).
         if git(self.project, "rev-parse", "HEAD").strip() != baseline.head:
             git(self.project, "reset", "-q", "--hard", baseline.head)
+        if self.stack_file.read_text() != baseline.stack_file:
+            self.stack_file.write_text(baseline.stack_file)
         # A failed `up` changes nothing (the program checks before declaring); a successful one may have.
         if self.applied:
             self.pulumi("up", "--yes", "--skip-preview")
@@ -210,10 +212,7 @@ class LocalStack:
         if selector:
             args += ["-l", selector]
         return {
-            f"{i['kind']}/{i['metadata']['name']}": "{uid}@{version}".format(
-                uid=i["metadata"]["uid"], version=i["metadata"].get("generation") or i["metadata"]["resourceVersion"]
-            )
-            for i in json.loads(self.kubectl(*args))["items"]
+            f"{i['kind']}/{i['metadata']['name']}": _change_mark(i) for i in json.loads(self.kubectl(*args))["items"]
         }
 
     def objects(self, kind: str, *, selector: str | None = None) -> list[dict[str, Any]]:
@@ -267,6 +266,17 @@ class LocalStack:
         matches = [m for m in self.manifests() if m["kind"] == kind and m["metadata"]["name"].startswith(name_prefix)]
         assert len(matches) == 1, f"{kind} {name_prefix}*: {[m['metadata']['name'] for m in matches]}"
         return matches[0]
+
+
+def _change_mark(item: dict[str, Any]) -> str:
+    """uid@version, where the version moves with what `pulumi up` changes. A Deployment's generation
+    also moves when its HPA scales it (spec.replicas), so its rollout revision counts instead."""
+    metadata = item["metadata"]
+    if item["kind"] == "Deployment":
+        version = (metadata.get("annotations") or {}).get("deployment.kubernetes.io/revision", "")
+    else:
+        version = metadata.get("generation") or metadata["resourceVersion"]
+    return f"{metadata['uid']}@{version}"
 
 
 def registry_tags(repository: str) -> list[str]:
