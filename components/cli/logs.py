@@ -8,7 +8,7 @@ import sys
 from components.cli.common import add_stack_arguments, duration, open_stack
 from components.observe.cluster import Cluster, ClusterError
 from components.observe.declared import Declared, declared
-from components.observe.logs import Follower, LogLine, LogSource, read, sources
+from components.observe.logs import Follower, LogLine, LogSource, connect_for_logs, read, sources
 from components.observe.snapshot import Snapshot, read_snapshot
 from components.stacks.errors import ToolError
 
@@ -18,7 +18,7 @@ def logs(args: argparse.Namespace) -> int:
         raise ToolError("--previous shows a container that has ended; it cannot be followed (drop --follow)")
     pulumi, config = open_stack(args)
     d = declared(config, pulumi.outputs())
-    cluster = _connect(d)
+    cluster = connect_for_logs(d)
     namespace = d.namespace or ""
     try:
         found = sources(d, _snapshot(cluster, d), args.route, args.endpoint)
@@ -63,16 +63,6 @@ def _follow(args: argparse.Namespace, cluster: Cluster, d: Declared, first: list
     follower = Follower(cluster, d.namespace or "", scan, since_seconds=args.since, tail_lines=args.tail)
     follower.run(emit)
     return 0
-
-
-def _connect(d: Declared) -> Cluster:
-    if d.render_directory or not d.kubeconfig or not d.namespace:
-        raise ToolError(f"stack '{d.stack}' names no cluster to read logs from (target.kubeconfig, namespace)")
-    origin = f"target.kubeconfig {d.kubeconfig}" + (f", context {d.context}" if d.context else "")
-    try:
-        return Cluster.connect(d.resolve(d.kubeconfig), d.context, origin)
-    except ClusterError as err:
-        raise ToolError(str(err)) from None
 
 
 def _snapshot(cluster: Cluster, d: Declared) -> Snapshot:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.console.stack_source import StackSource
-from components.observe.cluster import Cluster, ClusterError
-from components.observe.declared import Declared, declared
-from components.observe.logs import LogSource, read, sources
+from components.observe.cluster import ClusterError
+from components.observe.declared import declared
+from components.observe.logs import LogSource, connect_for_logs, read, sources
 from components.observe.snapshot import read_snapshot
 from components.observe.status import StatusReader
 from components.stacks.errors import ToolError
@@ -70,7 +70,7 @@ class Observer:
         if not route or not endpoint:
             raise ToolError("choose a version or alias and an endpoint to see their logs")
         d = declared(source.config(), source.outputs())
-        cluster = _connect(d)
+        cluster = connect_for_logs(d)
         notes: list[str] = []
 
         def skipped(pod: LogSource, reason: str) -> None:
@@ -101,13 +101,3 @@ class Observer:
             for kept in self._readers.values():
                 kept.reader.close()
             self._readers.clear()
-
-
-def _connect(d: Declared) -> Cluster:
-    if d.render_directory or not d.kubeconfig or not d.namespace:
-        raise ToolError(f"stack '{d.stack}' names no cluster to read logs from (target.kubeconfig, namespace)")
-    origin = f"target.kubeconfig {d.kubeconfig}" + (f", context {d.context}" if d.context else "")
-    try:
-        return Cluster.connect(d.resolve(d.kubeconfig), d.context, origin)
-    except ClusterError as err:
-        raise ToolError(str(err)) from None

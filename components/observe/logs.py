@@ -35,6 +35,17 @@ QUEUE_LINES = 10_000
 _FRACTION = re.compile(r"\.(\d+)")
 
 
+def connect_for_logs(d: Declared) -> Cluster:
+    """The stack's cluster, or one ToolError naming what is missing or unreachable (`logs`, the console)."""
+    if d.render_directory or not d.kubeconfig or not d.namespace:
+        raise ToolError(f"stack '{d.stack}' names no cluster to read logs from (target.kubeconfig, namespace)")
+    origin = f"target.kubeconfig {d.kubeconfig}" + (f", context {d.context}" if d.context else "")
+    try:
+        return Cluster.connect(d.resolve(d.kubeconfig), d.context, origin)
+    except ClusterError as err:
+        raise ToolError(str(err)) from None
+
+
 @dataclass(frozen=True)
 class LogSource:
     pod: str
