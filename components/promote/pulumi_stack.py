@@ -11,7 +11,7 @@ from components.inputs.aliases import AliasTarget
 from components.observe.declared import declared
 from components.observe.status import StatusReader
 from components.promote.readings import Readings, StatusReadings
-from components.stacks import alias_config, updates
+from components.stacks import alias_changes, updates
 from components.stacks.errors import progress
 from components.stacks.stack_config import Pulumi, StackConfig
 
@@ -24,7 +24,7 @@ class PulumiStack:
         self.outputs: dict[str, Any] = pulumi.outputs()
 
     def configured(self, alias: str) -> AliasTarget | None:
-        return alias_config.configured(self.config, alias)
+        return alias_changes.configured(self.config, alias)
 
     def deployed(self, alias: str) -> AliasTarget | None:
         value = (self.outputs.get("aliases") or {}).get(alias)
@@ -34,13 +34,13 @@ class PulumiStack:
         return set(self.outputs.get("images") or {})
 
     def check(self, alias: str, target: AliasTarget) -> None:
-        alias_config.check(self.config, {alias: target.to_config()})
+        alias_changes.checked_aliases(self.config, {alias: target.to_config()})
 
     def apply(self, targets: Mapping[str, AliasTarget]) -> float:
         started = time.monotonic()
         changed = {alias: t.to_config() for alias, t in targets.items() if self.configured(alias) != t}
         if changed:
-            self.config = alias_config.write(self.pulumi, self.config, changed)
+            self.config = alias_changes.write_aliases(self.pulumi, self.config, changed)
         moves = ", ".join(f"{alias} → {t.describe()}" for alias, t in targets.items())
         progress(f"pulumi up of stack '{self.name}' ({moves})")
         updates.up(self.pulumi)

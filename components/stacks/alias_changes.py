@@ -1,7 +1,7 @@
-"""A checked change of one alias: where it points before and after, the would-be `aliases`, the write.
+"""Checked changes of aliases: where one points before and after, the would-be `aliases`, the write.
 
-`alias set` and the console make the same change through here: the program's own validation runs
-on the would-be config first, and nothing is written when it fails (`validate`).
+`alias set`, the console and `alias promote` change aliases only through here: the program's own
+validation runs on the would-be config first, and nothing is written when it fails (`validate`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,27 @@ class AliasChange:
         return self.before is not None and AliasTarget.of(self.before) == AliasTarget.of(self.after)
 
 
+def configured(config: StackConfig, alias: str) -> AliasTarget | None:
+    """Where config points `alias`; None when config has no such alias."""
+    value = (config.values.get("aliases") or {}).get(alias)
+    return None if value is None else AliasTarget.of(value)
+
+
+def checked_aliases(config: StackConfig, targets: Mapping[str, Any]) -> dict[str, Any]:
+    """The `aliases` value with each alias pointing at its target (any alias form), checked by the program."""
+    aliases = {**config.rewritable("aliases"), **targets}
+    validate(config, config.values | {"aliases": aliases})
+    return aliases
+
+
+def write_aliases(pulumi: Pulumi, config: StackConfig, targets: Mapping[str, Any]) -> StackConfig:
+    """Check, then write every `alias: target` in one `pulumi config set-all`; the config as it now is."""
+    aliases = checked_aliases(config, targets)
+    pulumi.write(config, {"aliases": aliases})
+    config.values = config.values | {"aliases": aliases}
+    return config
+
+
 def plan_change(config: StackConfig, alias: str, target: Any) -> AliasChange:
     """The change, checked by the program's validation (a ToolError with its messages when refused).
 
@@ -47,7 +69,7 @@ def plan_change(config: StackConfig, alias: str, target: Any) -> AliasChange:
     aliases = config.rewritable("aliases")
     change = AliasChange(config.stack, alias, aliases.get(alias), target, {**aliases, alias: target})
     if not change.unchanged:
-        validate(config, config.values | {"aliases": change.aliases})
+        checked_aliases(config, {alias: target})
     return change
 
 

@@ -27,7 +27,7 @@ from components.promote.gates import Figures, PodHealth, Requests, judge, summar
 from components.promote.promotion import Promotion, PromotionFailed
 from components.promote.readings import figures_from_status
 from components.promote.record import MAX_TAG_VALUE, Rollout
-from components.stacks import alias_config
+from components.stacks import alias_changes
 from components.stacks.errors import ToolError
 from components.stacks.stack_config import StackConfig
 from tests.harness import ROOT, V1, V2, V3, base_config
@@ -289,7 +289,7 @@ class FakeStack:
     def check(self, alias: str, target: AliasTarget) -> None:
         # The real checks (the program's validation), when the test gives the stack's config.
         if self.stack_config is not None:
-            alias_config.check(self.stack_config, {alias: target.to_config()})
+            alias_changes.checked_aliases(self.stack_config, {alias: target.to_config()})
 
     def apply(self, targets: Mapping[str, AliasTarget]) -> float:
         target = targets["production"]
