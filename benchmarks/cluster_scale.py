@@ -1,27 +1,42 @@
-"""The real engine against the local cluster at scale: V versions x E endpoints on KWOK.
+"""The real engine against the local cluster at scale: V versions x E endpoints on KWOK, sizes side by side.
 
 A scratch code repository holds a valohai.yaml with E small endpoints that tolerate the KWOK
 node's taint and select it, so the pods are fake (KWOK marks them Ready) while every object is
-real to the API server, the controllers and the Pulumi provider's await logic. Prints the first
-`pulumi up`, `pulumi preview`, a no-op `pulumi up`, an alias-switch `pulumi up`, and the API
-server's and etcd's resident memory before and after. Needs scripts/setup.
+real to the API server, the controllers and the Pulumi provider's await logic. For each size it
+prints what users wait for:
 
-    python benchmarks/cluster_scale.py [--versions 50] [--endpoints 10]
+- first `pulumi up`, `pulumi preview`, a no-op `pulumi up`, `pulumi destroy`;
+- an alias switch two ways: a config edit + plain `pulumi up`, and `alias set --up` (which updates
+  only the alias's route objects, stacks/targets.py);
+- adding one version two ways (plain `pulumi up`, `version create --up`) and removing one;
+- the API server's and etcd's resident memory before and after;
+- where a plain update's time goes: the program and engine alone (a preview targeted at one alias:
+  the program declares everything, the provider is asked about nothing), the provider's check and
+  diff of every resource (a full preview less that), and the cluster's own work (an update less
+  its preview).
+
+Needs scripts/setup.
+
+    python benchmarks/cluster_scale.py [--sizes 10x5,50x10]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from components.inputs.stack_file import project_name  # noqa: E402
+from components.stacks.targets import alias_targets  # noqa: E402
 from tests.harness import git  # noqa: E402
 from tests.integration.local_stack import LocalStack, missing_tools, services_dir, tool_environment  # noqa: E402
 
@@ -37,6 +52,16 @@ ENDPOINT = """
         operator: Exists
         effect: NoSchedule
 """
+# Large stacks take long to create and destroy; no step of this benchmark should hit the default.
+TIMEOUT = 3600.0
+
+
+@dataclass
+class Figures:
+    size: str
+    resources: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -62,46 +87,94 @@ def scale_repository(stack: LocalStack, endpoints: int) -> None:
     git(stack.project, "commit", "-qm", "scale fixture")
 
 
+def cli(stack: LocalStack, *args: str) -> None:
+    """`python -m components ARGS --stack local` in the scratch project, as a user runs it."""
+    subprocess.run(
+        [sys.executable, "-m", "components", *args, "--stack", stack.stack_name],
+        cwd=stack.project,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+
+
+def measure(versions_count: int, endpoints: int) -> Figures:
+    figures = Figures(f"{versions_count} x {endpoints}")
+    run = figures.seconds
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = LocalStack.create(Path(tmp))
+        scale_repository(stack, endpoints)
+        versions = [f"2019{i:04d}.0" for i in range(1, versions_count + 3)]
+        live, spare = versions[:versions_count], versions[versions_count:]
+        stack.pulumi("config", "rm", "versions")
+        stack.pulumi("config", "rm", "aliases")
+        for version in live:
+            stack.pulumi("config", "set", "--path", f'versions["{version}"].commit', "HEAD")
+        stack.pulumi("config", "set", "--path", "aliases.production", live[0])
+        stack.pulumi("config", "set", "--path", "aliases.staging", live[1])
+        before = {c: rss_mib(c) for c in ("kube-apiserver", "etcd")}
+
+        def up(*extra: str) -> Callable[[], object]:
+            return lambda: stack.pulumi("up", "--yes", "--skip-preview", *extra, timeout=TIMEOUT)
+
+        try:
+            run["first up"] = timed(up())
+            figures.resources = len(stack.resources())
+            run["preview"] = timed(lambda: stack.pulumi("preview", timeout=TIMEOUT))
+            production = alias_targets(stack.stack_name, project_name(stack.project), ["production"])
+            run["program + engine"] = timed(
+                lambda: stack.pulumi("preview", *(f"--target={t}" for t in production), timeout=TIMEOUT)
+            )
+            run["no-op up"] = timed(lambda: stack.pulumi("up", "--yes", "--expect-no-changes", timeout=TIMEOUT))
+            run["no-op up --skip-preview"] = timed(up("--expect-no-changes"))
+            stack.pulumi("config", "set", "--path", "aliases.production", live[2])
+            run["alias switch: config + up"] = timed(up())
+            run["alias switch: alias set --up"] = timed(lambda: cli(stack, "alias", "set", "production", live[3]))
+            stack.pulumi("config", "set", "--path", f'versions["{spare[0]}"].commit', "HEAD")
+            run["add a version: config + up"] = timed(up())
+            run["add a version: version create --up"] = timed(
+                lambda: cli(stack, "version", "create", "--name", spare[1], "--up")
+            )
+            stack.pulumi("config", "rm", "--path", f'versions["{spare[0]}"]')
+            run["remove a version: config + up"] = timed(up())
+            figures.memory = {c: (before[c], rss_mib(c)) for c in before}
+        finally:
+            run["destroy"] = timed(lambda: stack.pulumi("destroy", "--yes", timeout=TIMEOUT))
+            stack.teardown()  # the namespace is retained on destroy
+    run["provider check + diff"] = run["preview"] - run["program + engine"]
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--versions", type=int, default=50)
-    parser.add_argument("--endpoints", type=int, default=10)
+    parser.add_argument("--sizes", default="10x5,50x10", help="VERSIONSxENDPOINTS, comma-separated")
     args = parser.parse_args()
     missing = missing_tools(tool_environment())
     if missing:
         sys.exit(f"missing {missing}: run scripts/setup first")
+    sizes = [tuple(int(n) for n in size.split("x")) for size in args.sizes.split(",")]
+    results = []
+    for versions, endpoints in sizes:
+        results.append(measure(versions, endpoints))
+        print(f"measured {results[-1].size}", file=sys.stderr, flush=True)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = LocalStack.create(Path(tmp))
-        scale_repository(stack, args.endpoints)
-        versions = [f"2019{i:04d}.0" for i in range(1, args.versions + 1)]
-        stack.pulumi("config", "rm", "versions")
-        stack.pulumi("config", "rm", "aliases")
-        for version in versions:
-            stack.pulumi("config", "set", "--path", f'versions["{version}"].commit', "HEAD")
-        stack.pulumi("config", "set", "--path", "aliases.production", versions[0])
-        stack.pulumi("config", "set", "--path", "aliases.staging", versions[1])
-        memory_before = {c: rss_mib(c) for c in ("kube-apiserver", "etcd")}
-        try:
-            first = timed(lambda: stack.pulumi("up", "--yes"))
-            resources = len(stack.resources())
-            preview = timed(lambda: stack.pulumi("preview"))
-            noop = timed(lambda: stack.pulumi("up", "--yes", "--expect-no-changes"))
-            stack.pulumi("config", "set", "--path", "aliases.production", versions[2])
-            switch = timed(lambda: stack.pulumi("up", "--yes"))
-            memory_after = {c: rss_mib(c) for c in ("kube-apiserver", "etcd")}
-        finally:
-            destroy = timed(lambda: stack.pulumi("destroy", "--yes"))
-            stack.teardown()  # the namespace is retained on destroy
-
-    print(f"cluster stack: {args.versions} versions x {args.endpoints} endpoints on KWOK, {resources} resources")
-    print(f"first pulumi up (images, rollouts): {first:.1f} s")
-    print(f"pulumi preview:                     {preview:.1f} s")
-    print(f"no-op pulumi up:                    {noop:.1f} s")
-    print(f"alias-switch pulumi up:             {switch:.1f} s")
-    print(f"pulumi destroy:                     {destroy:.1f} s")
-    for component, before in memory_before.items():
-        print(f"{component} RSS: {before:.0f} MiB before, {memory_after[component]:.0f} MiB after")
+    rows = list(results[0].seconds)
+    width = max(len(r) for r in rows)
+    print(f"{'seconds'.ljust(width)}  " + "  ".join(f"{f.size} ({f.resources} res)".rjust(20) for f in results))
+    for row in rows:
+        print(f"{row.ljust(width)}  " + "  ".join(f"{f.seconds[row]:20.1f}" for f in results))
+    for component in ("kube-apiserver", "etcd"):
+        cells = "  ".join(
+            f"{f.memory[component][0]:.0f} -> {f.memory[component][1]:.0f} MiB".rjust(20) for f in results
+        )
+        print(f"{(component + ' RSS').ljust(width)}  {cells}")
+    if len(results) > 1:
+        small, large = results[0].seconds, results[-1].seconds
+        switch = "alias switch: alias set --up"
+        print(f"alias set --up at {results[-1].size} / at {results[0].size}: {large[switch] / small[switch]:.2f}")
+        print(f"no-op up / preview at {results[-1].size}: {large['no-op up'] / large['preview']:.2f}")
 
 
 if __name__ == "__main__":

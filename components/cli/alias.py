@@ -8,7 +8,7 @@ from typing import Any
 from components.cli import promote
 from components.cli.common import add_stack_arguments, next_step
 from components.inputs.aliases import describe
-from components.stacks.alias_changes import plan_change, write_change
+from components.stacks.alias_changes import apply_change, plan_change, write_change
 from components.stacks.errors import ToolError
 from components.stacks.stack_config import Pulumi, find_project_dir
 
@@ -60,6 +60,10 @@ def set_alias(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"Stack '{args.stack}' (dry run, nothing written): {change.line}")
         return 0
+    if args.up:
+        applied = apply_change(pulumi, config, change, deploy=True)
+        print(f"Stack '{args.stack}': {change.line}; {applied.summary}")
+        return 0
     write_change(pulumi, config, change)
     print(f"Stack '{args.stack}': {change.line}")
     print(next_step(args.stack))
@@ -98,6 +102,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="also mirror PERCENT of the alias's requests to VERSION (responses ignored; needs gateway routing)",
     )
     set_parser.add_argument("--dry-run", action="store_true", help="check and show the change, write nothing")
+    set_parser.add_argument(
+        "--up",
+        action="store_true",
+        help="also deploy it: `pulumi up` of the alias's route objects only when its versions are deployed "
+        "(other pending changes wait for your next plain `pulumi up`), else a plain `pulumi up`",
+    )
     set_parser.set_defaults(run=set_alias)
     list_parser = sub.add_parser("list", help="the stack's aliases and where they point")
     add_stack_arguments(list_parser)

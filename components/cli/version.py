@@ -14,12 +14,14 @@ from components.cli.common import add_stack_arguments, next_step
 from components.inputs.aliases import describe
 from components.inputs.code_repository import CodeRepository
 from components.inputs.errors import ConfigError
-from components.inputs.plan import code_location
+from components.inputs.plan import VersionPlan, code_location
 from components.inputs.settings import settings_from_config
 from components.inputs.valohai_config import Endpoint, parse_valohai_yaml
+from components.stacks import updates
 from components.stacks.endpoint_calls import split_pair
 from components.stacks.errors import ToolError
 from components.stacks.stack_config import Pulumi, StackConfig, find_project_dir, validate
+from components.stacks.targets import alias_targets, version_targets
 
 _URL_SOURCE = re.compile(r"(?P<url>https://[^#]+)#sha256=(?P<sha256>[0-9a-fA-F]{64})")
 
@@ -163,12 +165,7 @@ def create(args: argparse.Namespace, today: datetime.date | None = None) -> int:
         aliases[args.alias] = name
     plan = validate(config, config.values | {"versions": versions, "aliases": aliases})
 
-    lines = [f"  commit     {commit} ({args.commit})"]
-    lines.append(f"  endpoints  {', '.join(e.name for e in plan.versions[name].endpoints)}")
-    lines += [f"  file       {f.key} = {f.source if isinstance(f.source, str) else f.source['url']}" for f in files]
-    lines += [f"  env        {k}={v}" for k, v in version.get("env", {}).items()]
-    if args.alias:
-        lines.append(f"  alias      {args.alias}: {describe(before)} → {name}")
+    lines = _described(args, plan.versions[name], files, version.get("env", {}), before)
     if args.dry_run:
         print(f"Stack '{args.stack}' (dry run, nothing written): version {name} would be added")
         print("\n".join(lines))
@@ -176,8 +173,44 @@ def create(args: argparse.Namespace, today: datetime.date | None = None) -> int:
     pulumi.write(config, {"versions": versions, "aliases": aliases} if args.alias else {"versions": versions})
     print(f"Stack '{args.stack}': added version {name}")
     print("\n".join(lines))
-    print(next_step(args.stack))
+    if args.up:
+        deploy(pulumi, config, plan.versions[name], args.alias)
+    else:
+        print(next_step(args.stack))
     return 0
+
+
+def _described(
+    args: argparse.Namespace, version: VersionPlan, files: list[FileArg], env: dict[str, str], before: Any
+) -> list[str]:
+    lines = [f"  commit     {version.commit} ({args.commit})"]
+    lines.append(f"  endpoints  {', '.join(e.name for e in version.endpoints)}")
+    lines += [f"  file       {f.key} = {f.source if isinstance(f.source, str) else f.source['url']}" for f in files]
+    lines += [f"  env        {k}={v}" for k, v in env.items()]
+    if args.alias:
+        lines.append(f"  alias      {args.alias}: {describe(before)} → {version.name}")
+    return lines
+
+
+def deploy(pulumi: Pulumi, config: StackConfig, version: VersionPlan, alias: str | None) -> None:
+    """`version create --up`: the new version (and the alias moved onto it) only, when it can be."""
+    targets = new_version_targets(config, pulumi.outputs(), version, alias)
+    what = f"version {version.name}{f' and alias {alias}' if alias else ''} only" if targets else "the whole stack"
+    print(f"==> pulumi up of {what}", flush=True)
+    result = updates.up(pulumi, targets=targets, on_line=print)
+    print(f"Stack '{config.stack}': version {version.name} deployed in {result.seconds:.0f} s")
+
+
+def new_version_targets(
+    config: StackConfig, outputs: dict[str, Any], version: VersionPlan, alias: str | None
+) -> list[str]:
+    """`pulumi up --target` patterns for a new version (and the alias moved onto it) on a deployed
+    stack, so the update's cost follows the version, not the stack (stacks/targets.py); [] for a
+    plain `pulumi up` on a stack not deployed yet, whose shared objects must come first."""
+    if not outputs.get("images"):
+        return []
+    targets = version_targets(config.short_stack, config.namespace, version)
+    return targets + (alias_targets(config.short_stack, config.namespace, [alias]) if alias else [])
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -208,4 +241,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     create_parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment (repeat)")
     create_parser.add_argument("--alias", help="also point this alias at the new version")
     create_parser.add_argument("--dry-run", action="store_true", help="check and show the version, write nothing")
+    create_parser.add_argument(
+        "--up",
+        action="store_true",
+        help="also deploy it: `pulumi up` of this version (and --alias) only, on a deployed stack; other "
+        "pending changes wait for your next plain `pulumi up`",
+    )
     create_parser.set_defaults(run=create)

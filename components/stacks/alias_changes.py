@@ -18,6 +18,7 @@ from components.inputs.aliases import AliasTarget, describe
 from components.inputs.stack_file import stack_file_path
 from components.stacks.errors import ToolError, progress
 from components.stacks.stack_config import Pulumi, StackConfig, validate
+from components.stacks.targets import route_move_targets
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,13 @@ def apply_change(pulumi: Pulumi, config: StackConfig, change: AliasChange, *, de
         return Applied(
             checked, deployed=False, summary=f"written to {stack_file_path(config.project_dir, config.stack).name}"
         )
-    progress(f"deploying stack '{config.stack}' (pulumi up --yes --skip-preview)")
-    result = pulumi.attempt("up", "--yes", "--skip-preview")
+    try:
+        outputs = pulumi.outputs()
+    except ToolError:
+        outputs = {}  # never deployed: a plain `pulumi up` creates everything
+    targets = route_targets(config, {checked.alias: checked.after}, outputs)
+    progress(f"deploying stack '{config.stack}' ({up_command(targets, [checked.alias])})")
+    result = pulumi.attempt("up", "--yes", "--skip-preview", *(f"--target={t}" for t in targets))
     if result.returncode != 0:
         raise ToolError(
             [
@@ -149,6 +155,21 @@ def apply_change(pulumi: Pulumi, config: StackConfig, change: AliasChange, *, de
             ]
         )
     return Applied(checked, deployed=True, summary=_last_summary(result.stdout))
+
+
+def route_targets(config: StackConfig, moves: Mapping[str, Any], outputs: Mapping[str, Any]) -> list[str]:
+    """`pulumi up --target` patterns when moving these aliases changes only their route objects
+    (stacks/targets.py: its cost then follows the change, not the stack); [] for a plain `pulumi up`,
+    needed when a version they name is not deployed yet."""
+    targets = {alias: AliasTarget.of(value) for alias, value in moves.items()}
+    return route_move_targets(config.short_stack, config.namespace, targets, outputs) or []
+
+
+def up_command(targets: list[str], aliases: list[str]) -> str:
+    """What a user reads while the update runs."""
+    if targets:
+        return f"pulumi up --target <the route objects of {', '.join(aliases)}>"
+    return "pulumi up --yes --skip-preview"
 
 
 def pulumi_errors(output: str, fallback: str) -> list[str]:

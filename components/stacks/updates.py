@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from components.stacks.errors import ToolError
@@ -29,9 +29,11 @@ class UpResult:
     output: str
 
 
-def up(pulumi: Pulumi, *, on_line: Callable[[str], None] | None = None) -> UpResult:
-    """`pulumi up --yes --skip-preview` of the stack; raises ToolError with the output's tail when it fails."""
+def up(pulumi: Pulumi, *, targets: Sequence[str] = (), on_line: Callable[[str], None] | None = None) -> UpResult:
+    """`pulumi up --yes --skip-preview` of the stack, of `targets` only when given (stacks/targets.py);
+    raises ToolError with the output's tail when it fails."""
     command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", pulumi.stack, "--non-interactive"]
+    command += [f"--target={target}" for target in targets]
     started = time.monotonic()
     process = subprocess.Popen(
         command,

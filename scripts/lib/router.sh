@@ -48,9 +48,16 @@ ping:
 metrics:
   prometheus:
     entryPoint: metrics
-    addEntryPointsLabels: true
+    # Header labels go on every request counter this enables; an entrypoint's would take the
+    # client's own X-VH-Prefix (any value, so unbounded series) before a route sets it. Unused.
+    addEntryPointsLabels: false
     addRoutersLabels: true
     addServicesLabels: true
+    # Requests per (alias, version): by the time a request reaches a service, its route's filter
+    # has set X-VH-Prefix to the alias's (or version's) prefix, in place (Traefik's
+    # requestHeaderModifier), so status and promotion can tell an alias's traffic from the rest.
+    headerLabels:
+      vh_prefix: X-VH-Prefix
     # Endpoints answer in about a millisecond; models may take seconds.
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 providers:

@@ -222,14 +222,14 @@ class LocalStack:
             args += ["-l", selector]
         return list(json.loads(self.kubectl(*args))["items"])
 
-    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def pulumi(self, *args: str, check: bool = True, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             ["pulumi", *args, "--stack", self.stack_name, "--non-interactive"],
             cwd=self.project,
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=1500,
+            timeout=timeout,
             check=False,
         )
         if args and args[0] in ("up", "destroy") and result.returncode == 0:

@@ -28,6 +28,8 @@ V1, V2 = "20181002.0", "20181003.0"
 PREFIX = "/acme/mnist/local"
 # Requests sent through production in the traffic test.
 REQUESTS = 30
+# Sent through staging split 50/50: each version gets at least one unless chance is 2**-39.
+SPLIT_REQUESTS = 40
 # Scrapes happen every few seconds; a request shows in `status` well within this.
 METRICS_BOUND_SECONDS = 90.0
 # The scaling test: CPU per request and the most requests per second through the router. One
@@ -108,6 +110,34 @@ def test_requests_through_production_count_on_its_version_and_not_on_the_other(
     assert round(production["requests"]) == REQUESTS
     assert round(production["versions"][V1]["requests"]) == REQUESTS
     assert status["aliases"]["staging"]["requests"] == 0
+
+
+def test_a_split_alias_counts_each_version_s_share_of_its_own_requests(
+    stack: LocalStack, auth: tuple[str, str]
+) -> None:
+    """Per (alias, version) figures from the router's `vh_prefix` label: staging split over V1 and V2
+    counts what each got through staging, apart from V1's requests through production."""
+    moved = cli(stack, "alias", "set", "staging", f"{V2}=50", f"{V1}=50", "--up", timeout=300)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    try:
+        for _ in range(SPLIT_REQUESTS):
+            assert request(stack.host, f"{PREFIX}/staging/greet-me/hello", auth=auth).status == 200
+
+        def counted(status: dict[str, Any]) -> bool:
+            staging = status["aliases"]["staging"]
+            return staging["requests"] is not None and round(staging["requests"]) >= SPLIT_REQUESTS
+
+        status = wait_for_status(stack, counted, METRICS_BOUND_SECONDS, f"{SPLIT_REQUESTS} requests via staging")
+        staging = status["aliases"]["staging"]["versions"]
+        assert staging[V1] is not None and staging[V2] is not None, status["aliases"]["staging"]
+        on_v1, on_v2 = round(staging[V1]["requests"]), round(staging[V2]["requests"])
+        assert on_v1 + on_v2 == SPLIT_REQUESTS and on_v1 > 0 and on_v2 > 0, (on_v1, on_v2)
+        # V1 also served production's requests (the test before); staging's share excludes them.
+        assert round(_endpoint(status, V1, "greet-me")["requests"]) == REQUESTS + on_v1
+        assert round(status["aliases"]["production"]["versions"][V1]["requests"]) == REQUESTS
+    finally:
+        back = cli(stack, "alias", "set", "staging", V2, "--up", timeout=300)
+        assert back.returncode == 0, back.stdout + back.stderr
 
 
 def test_a_container_killed_for_exceeding_its_memory_limit_shows_oomkilled_and_a_restart(
