@@ -16,12 +16,14 @@ ROUTER = f"httproute-{NS}-{ROUTE}-gw-valohai-router-models-ep-web-1-11fb0bde8f6e
 
 
 def test_queries_select_the_namespace_and_sum_over_the_window() -> None:
+    requests = 'traefik_service_requests_total{service=~"it\\\\-d0e66e15-.+@kubernetesgateway"}'
     assert promql.service_requests(NS, 300).expr == (
-        'sum by (service, code, vh_prefix) (increase(traefik_service_requests_total{service=~"it\\\\-d0e66e15-.+@kubernetesgateway"}[300s]))'
+        f"sum by (service, code, vh_prefix) (increase({requests}[300s]) and {requests} offset 300s"
+        f" or {requests} unless {requests} offset 300s)"
     )
+    buckets = 'traefik_router_request_duration_seconds_bucket{router=~"httproute-it\\\\-d0e66e15-.+@kubernetesgateway"}'
     assert promql.router_latency(NS, 60).expr == (
-        "sum by (router, le) (increase(traefik_router_request_duration_seconds_bucket"
-        '{router=~"httproute-it\\\\-d0e66e15-.+@kubernetesgateway"}[60s]))'
+        f"sum by (router, le) (increase({buckets}[60s]) and {buckets} offset 60s or {buckets} unless {buckets} offset 60s)"
     )
     assert [q.name for q in promql.traffic_queries(NS, 60)] == [
         "service-requests",
