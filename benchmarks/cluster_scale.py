@@ -56,11 +56,20 @@ ENDPOINT = """
 TIMEOUT = 3600.0
 
 
+class Printed(dict[str, float]):
+    """Each figure also goes to stderr as it is measured: a large size runs for an hour, and a run
+    stopped before its table would otherwise lose every figure."""
+
+    def __setitem__(self, key: str, value: float) -> None:
+        print(f"  {key}: {value:.1f} s", file=sys.stderr, flush=True)
+        super().__setitem__(key, value)
+
+
 @dataclass
 class Figures:
     size: str
     resources: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=Printed)
     memory: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
