@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from components.inputs.stack_file import project_name  # noqa: E402
 from components.stacks.targets import alias_targets  # noqa: E402
 from tests.harness import git  # noqa: E402
+from tests.integration import observe_project  # noqa: E402
 from tests.integration.local_stack import LocalStack, missing_tools, services_dir, tool_environment  # noqa: E402
 
 ENDPOINT = """
@@ -97,16 +97,9 @@ def scale_repository(stack: LocalStack, endpoints: int) -> None:
 
 
 def cli(stack: LocalStack, *args: str) -> None:
-    """`python -m components ARGS --stack local` in the scratch project, as a user runs it."""
-    subprocess.run(
-        [sys.executable, "-m", "components", *args, "--stack", stack.stack_name],
-        cwd=stack.project,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=True,
-    )
+    """The command line as a user runs it (the integration tests' helper); a failure stops the run."""
+    result = observe_project.cli(stack, *args, timeout=TIMEOUT)
+    assert result.returncode == 0, f"components {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
 
 def measure(versions_count: int, endpoints: int) -> Figures:
