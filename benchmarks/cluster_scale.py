@@ -6,18 +6,20 @@ real to the API server, the controllers and the Pulumi provider's await logic. F
 prints what users wait for:
 
 - first `pulumi up`, `pulumi preview`, a no-op `pulumi up`, `pulumi destroy`;
-- an alias switch two ways: a config edit + plain `pulumi up`, and `alias set --up` (which updates
-  only the alias's route objects, stacks/targets.py);
-- adding one version two ways (plain `pulumi up`, `version create --up`) and removing one;
+- an alias switch two ways: a config edit + plain `pulumi up`, and `alias set --up` (a targeted
+  update: the program declares the alias's route objects and the stack's shared objects only,
+  stacks/targets.py);
+- adding one version two ways (plain `pulumi up`, `version create --up`, targeted the same way)
+  and removing one;
 - the API server's and etcd's resident memory before and after;
-- where a plain update's time goes: the program and engine alone (a preview targeted at one alias:
-  the program declares everything, the provider is asked about nothing), the provider's check and
-  diff of every resource (a full preview less that), and the cluster's own work (an update less
-  its preview).
+- where a plain update's time goes: the program and engine alone (a preview targeted at one alias
+  without the declaration: the program declares everything, the provider is asked about nothing),
+  and the provider's check and diff of every resource (a full preview less that).
 
+10 x 10 beside 50 x 10 holds the version's size still, so adding one shows what grows with the stack.
 Needs scripts/setup.
 
-    python benchmarks/cluster_scale.py [--sizes 10x5,50x10]
+    python benchmarks/cluster_scale.py [--sizes 10x5,10x10,50x10]
 """
 
 from __future__ import annotations
@@ -126,14 +128,16 @@ def measure(versions_count: int, endpoints: int) -> Figures:
             figures.resources = len(stack.resources())
             run["preview"] = timed(lambda: stack.pulumi("preview", timeout=TIMEOUT))
             production = alias_targets(stack.stack_name, project_name(stack.project), ["production"])
-            run["program + engine"] = timed(
+            run["program + engine (whole stack)"] = timed(
                 lambda: stack.pulumi("preview", *(f"--target={t}" for t in production), timeout=TIMEOUT)
             )
             run["no-op up"] = timed(lambda: stack.pulumi("up", "--yes", "--expect-no-changes", timeout=TIMEOUT))
             run["no-op up --skip-preview"] = timed(up("--expect-no-changes"))
             stack.pulumi("config", "set", "--path", "aliases.production", live[2])
             run["alias switch: config + up"] = timed(up())
-            run["alias switch: alias set --up"] = timed(lambda: cli(stack, "alias", "set", "production", live[3]))
+            run["alias switch: alias set --up"] = timed(
+                lambda: cli(stack, "alias", "set", "production", live[3], "--up")
+            )
             stack.pulumi("config", "set", "--path", f'versions["{spare[0]}"].commit', "HEAD")
             run["add a version: config + up"] = timed(up())
             run["add a version: version create --up"] = timed(
@@ -145,13 +149,13 @@ def measure(versions_count: int, endpoints: int) -> Figures:
         finally:
             run["destroy"] = timed(lambda: stack.pulumi("destroy", "--yes", timeout=TIMEOUT))
             stack.teardown()  # the namespace is retained on destroy
-    run["provider check + diff"] = run["preview"] - run["program + engine"]
+    run["provider check + diff"] = run["preview"] - run["program + engine (whole stack)"]
     return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", default="10x5,50x10", help="VERSIONSxENDPOINTS, comma-separated")
+    parser.add_argument("--sizes", default="10x5,10x10,50x10", help="VERSIONSxENDPOINTS, comma-separated")
     args = parser.parse_args()
     missing = missing_tools(tool_environment())
     if missing:
@@ -173,10 +177,18 @@ def main() -> None:
         )
         print(f"{(component + ' RSS').ljust(width)}  {cells}")
     if len(results) > 1:
-        small, large = results[0].seconds, results[-1].seconds
-        switch = "alias switch: alias set --up"
-        print(f"alias set --up at {results[-1].size} / at {results[0].size}: {large[switch] / small[switch]:.2f}")
-        print(f"no-op up / preview at {results[-1].size}: {large['no-op up'] / large['preview']:.2f}")
+        small, large = results[0], results[-1]
+        for row in ("alias switch: alias set --up", "add a version: version create --up"):
+            ratio = large.seconds[row] / small.seconds[row]
+            print(f"{row} at {large.size} / at {small.size}: {ratio:.2f}")
+        same_version = [f for f in results[:-1] if f.size.endswith(large.size.split(" x ")[1])]
+        if same_version:
+            row = "add a version: version create --up"
+            ratio = large.seconds[row] / same_version[-1].seconds[row]
+            print(f"{row} at {large.size} / at {same_version[-1].size} (same version size): {ratio:.2f}")
+    for f in results:
+        print(f"no-op up / preview at {f.size}: {f.seconds['no-op up'] / f.seconds['preview']:.2f}", end="; ")
+        print(f"with --skip-preview: {f.seconds['no-op up --skip-preview'] / f.seconds['preview']:.2f}")
 
 
 if __name__ == "__main__":

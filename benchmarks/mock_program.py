@@ -1,7 +1,9 @@
 """Evaluate the program under Pulumi mocks for V versions x E endpoints; compare with a bare loop.
 
 Prints seconds per declared resource for both, and their ratio: the cost of our components,
-validation, planning and build-context checks over declaring the same resources directly.
+validation, planning and build-context checks over declaring the same resources directly. Then the
+program as a targeted update of one alias runs it (stacks/targets.py: the declaration names that
+alias only), whose time should not grow with V x E.
 
     python benchmarks/mock_program.py [--versions 50] [--endpoints 10] [--repeat 3]
 """
@@ -9,6 +11,7 @@ validation, planning and build-context checks over declaring the same resources 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -23,7 +26,10 @@ import pulumi  # noqa: E402
 import pulumi_docker as docker  # noqa: E402
 import pulumi_kubernetes as k8s  # noqa: E402
 
-from tests.harness import Recorder, Run, base_config, git, run_program  # noqa: E402
+from components.inputs.aliases import AliasTarget  # noqa: E402
+from components.inputs.declaration import ENVIRONMENT  # noqa: E402
+from components.stacks.targets import targeted_update, update_environment  # noqa: E402
+from tests.harness import PROJECT, Recorder, Run, base_config, git, run_program  # noqa: E402
 
 
 def make_repository(tmp: Path, endpoints: int) -> Path:
@@ -120,6 +126,19 @@ def main() -> None:
             start = time.perf_counter()
             loop = bare_loop(args.versions, args.endpoints)
             bare.append(time.perf_counter() - start)
+        moves = {"production": AliasTarget.of(settings["aliases"]["production"])}
+        update = targeted_update("test", PROJECT, first.outputs, settings["versions"], aliases=moves)
+        assert update is not None
+        targeted, alias_runs = Run(), []
+        with update_environment(update) as environment:
+            os.environ[ENVIRONMENT] = environment[ENVIRONMENT]
+            try:
+                for _ in range(args.repeat):
+                    start = time.perf_counter()
+                    targeted = run_program(settings, project)
+                    alias_runs.append(time.perf_counter() - start)
+            finally:
+                del os.environ[ENVIRONMENT]
 
     custom = [r for r in run.resources if not r.typ.startswith("valohai:")]
     components = len(run.resources) - len(custom)
@@ -131,6 +150,10 @@ def main() -> None:
     print(f"program, median of {args.repeat}: {t_ours:.2f} s = {per_ours * 1000:.2f} ms per resource")
     print(f"bare loop, median of {args.repeat}: {t_bare:.2f} s = {per_bare * 1000:.2f} ms per resource")
     print(f"ratio program / bare loop (per resource): {per_ours / per_bare:.2f}")
+    print(
+        f"program for a targeted update of one alias, median of {args.repeat}: {statistics.median(alias_runs):.2f} s"
+        f" ({len(targeted.resources)} resources declared)"
+    )
     assert len(first.resources) == len(run.resources)
 
 

@@ -165,7 +165,7 @@ def run_program(
 
     live = cluster or {}
 
-    def reader(kubeconfig: str, context: str | None) -> ownership.LabelReader:
+    def reader(kubeconfig: str, context: str | None, *, by_kind: bool = True) -> ownership.LabelReader:
         def read(ref: ownership.ObjectRef) -> dict[str, str] | None:
             run.checked.append(ref)
             return live.get((ref.kind, ref.name))

@@ -8,7 +8,7 @@ from typing import Any
 from components.cli import promote
 from components.cli.common import add_stack_arguments, next_step
 from components.inputs.aliases import describe
-from components.stacks.alias_changes import apply_change, plan_change, write_change
+from components.stacks.alias_changes import apply_change, plan_change, proposed_change, write_change
 from components.stacks.errors import ToolError
 from components.stacks.stack_config import Pulumi, find_project_dir
 
@@ -53,7 +53,9 @@ def set_alias(args: argparse.Namespace) -> int:
     pulumi = Pulumi(find_project_dir(args.cwd), args.stack)
     config = pulumi.read_config()
     target = with_mirror(parse_targets(args.targets), args.mirror)
-    change = plan_change(config, args.alias, target)
+    # With --up, apply_change checks the change (the check reads valohai.yaml at every version's
+    # commit, so it runs once).
+    change = (proposed_change if args.up and not args.dry_run else plan_change)(config, args.alias, target)
     if change.unchanged:
         print(f"Stack '{args.stack}': alias {args.alias} already points to {describe(target)}; nothing to change")
         return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from components.cli.common import add_stack_arguments, next_step
-from components.inputs.aliases import describe
+from components.inputs.aliases import AliasTarget, describe
 from components.inputs.code_repository import CodeRepository
 from components.inputs.errors import ConfigError
 from components.inputs.plan import VersionPlan, code_location
@@ -21,7 +21,7 @@ from components.stacks import updates
 from components.stacks.endpoint_calls import split_pair
 from components.stacks.errors import ToolError
 from components.stacks.stack_config import Pulumi, StackConfig, find_project_dir, validate
-from components.stacks.targets import alias_targets, version_targets
+from components.stacks.targets import TargetedUpdate, targeted_update
 
 _URL_SOURCE = re.compile(r"(?P<url>https://[^#]+)#sha256=(?P<sha256>[0-9a-fA-F]{64})")
 
@@ -194,23 +194,24 @@ def _described(
 
 def deploy(pulumi: Pulumi, config: StackConfig, version: VersionPlan, alias: str | None) -> None:
     """`version create --up`: the new version (and the alias moved onto it) only, when it can be."""
-    targets = new_version_targets(config, pulumi.outputs(), version, alias)
-    what = f"version {version.name}{f' and alias {alias}' if alias else ''} only" if targets else "the whole stack"
+    update = new_version_update(config, pulumi.outputs(), version, alias)
+    what = f"version {version.name}{f' and alias {alias}' if alias else ''} only" if update else "the whole stack"
     print(f"==> pulumi up of {what}", flush=True)
-    result = updates.up(pulumi, targets=targets, on_line=print)
+    result = updates.up(pulumi, update=update, on_line=print)
     print(f"Stack '{config.stack}': version {version.name} deployed in {result.seconds:.0f} s")
 
 
-def new_version_targets(
+def new_version_update(
     config: StackConfig, outputs: dict[str, Any], version: VersionPlan, alias: str | None
-) -> list[str]:
-    """`pulumi up --target` patterns for a new version (and the alias moved onto it) on a deployed
-    stack, so the update's cost follows the version, not the stack (stacks/targets.py); [] for a
-    plain `pulumi up` on a stack not deployed yet, whose shared objects must come first."""
+) -> TargetedUpdate | None:
+    """The update of a new version (and the alias moved onto it) alone on a deployed stack, so its
+    cost follows the version, not the stack (stacks/targets.py); None for a plain `pulumi up`, on a
+    stack not deployed yet (its shared objects come first) or with other versions not deployed."""
     if not outputs.get("images"):
-        return []
-    targets = version_targets(config.short_stack, config.namespace, version)
-    return targets + (alias_targets(config.short_stack, config.namespace, [alias]) if alias else [])
+        return None
+    aliases = {alias: AliasTarget.of(version.name)} if alias else {}
+    versions = config.values.get("versions") or {}
+    return targeted_update(config.short_stack, config.namespace, outputs, versions, aliases=aliases, versions=[version])
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -43,11 +43,11 @@ class PulumiStack:
             self.config = alias_changes.write_aliases(self.pulumi, self.config, changed)
         moves = ", ".join(f"{alias} → {t.describe()}" for alias, t in targets.items())
         # Only the aliases' route objects change, so only they are updated (stacks/targets.py).
-        up_targets = alias_changes.route_targets(
+        update = alias_changes.route_update(
             self.config, {alias: t.to_config() for alias, t in targets.items()}, self.outputs
         )
-        progress(f"{alias_changes.up_command(up_targets, list(targets))} of stack '{self.name}' ({moves})")
-        updates.up(self.pulumi, targets=up_targets)
+        progress(f"{alias_changes.up_command(update)} of stack '{self.name}' ({moves})")
+        updates.up(self.pulumi, update=update)
         self.outputs = self.pulumi.outputs()
         return time.monotonic() - started
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,21 @@ import pulumi_kubernetes as k8s
 from components.inputs import naming
 from components.inputs.config_secrets import ConfigSecrets
 from components.inputs.config_sections import RegistryPullAuth
+from components.inputs.declaration import Declaration, declared_plan
 from components.inputs.plan import DeploymentPlan
 from components.inputs.settings import StackSettings
 from components.rendering.build_context import BuildContext
+from components.rendering.routing.model import version_route
 from components.rendering.workload_spec import network_policy_spec
 from components.resources.deployment_version import DeploymentVersion, DeploymentVersionArgs
 from components.resources.digest_key import DigestKey
-from components.resources.routing import AliasRouting, AliasRoutingArgs, RoutingContext, declare_basic_auth
+from components.resources.routing import (
+    AliasRouting,
+    AliasRoutingArgs,
+    RoutingContext,
+    alias_route_of,
+    declare_basic_auth,
+)
 
 # Pod Security Admission: the namespace admits only pods that meet the `restricted` profile,
 # and says so in audit logs and client warnings too. https://kubernetes.io/docs/concepts/security/pod-security-admission/
@@ -38,11 +47,15 @@ class PreparedDeployment:
     contexts: dict[str, dict[str, BuildContext]]
     project_dir: Path
     secrets: ConfigSecrets = field(default_factory=ConfigSecrets)
+    # A targeted update's part of the stack (inputs/declaration.py); None declares it all.
+    declaration: Declaration | None = None
 
 
 class ValohaiDeployment(pulumi.ComponentResource):
     """Declares, in order: the provider, the namespace, pull and network objects, basic auth, every
-    version (images, workloads, version routes) and every alias route."""
+    version (images, workloads, version routes) and every alias route. For a targeted update
+    (`args.declaration`, inputs/declaration.py) only the versions and aliases it names beside the
+    shared objects; the outputs cover the whole stack either way."""
 
     def __init__(self, name: str, args: PreparedDeployment, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(naming.DEPLOYMENT_TYPE, name, None, opts)
@@ -73,12 +86,12 @@ class ValohaiDeployment(pulumi.ComponentResource):
             pulumi.log.warn("ingressClassName is deprecated: set routing.ingress.className instead", self)
 
         self.versions = self._declare_versions(args, namespace, pull_secret, routing, depends_on, name=name)
-        self.aliases = self._declare_aliases(s, routing)
+        self.aliases = self._declare_aliases(args, routing)
         self.outputs: dict[str, Any] = {
             "namespace": namespace,
-            "versionUrls": {v: c.urls for v, c in self.versions.items()},
-            "aliasUrls": {a: c.urls for a, c in self.aliases.items()},
-            "images": {v: c.images for v, c in self.versions.items()},
+            "versionUrls": {v: self._version_urls(args, routing, v) for v in args.plan.versions},
+            "aliasUrls": {a: self._alias_urls(args, routing, a) for a in s.aliases},
+            "images": {v: self._images(args, v) for v in args.plan.versions},
             "aliases": {a: s.alias_config(a) for a in s.aliases},
         }
         self.register_outputs(self.outputs)
@@ -185,19 +198,49 @@ class ValohaiDeployment(pulumi.ComponentResource):
                 ),
                 opts=children,
             )
-            for version_name, version in args.plan.versions.items()
+            for version_name, version in declared_plan(args.plan, args.declaration).versions.items()
         }
 
-    def _declare_aliases(self, s: StackSettings, routing: RoutingContext) -> dict[str, AliasRouting]:
+    def _declare_aliases(self, args: PreparedDeployment, routing: RoutingContext) -> dict[str, AliasRouting]:
+        s = args.settings
         children = pulumi.ResourceOptions(parent=self, providers=[self.provider])
         aliases = {}
         for alias in s.aliases:
+            if args.declaration is not None and alias not in args.declaration.aliases:
+                continue
             target = s.alias(alias)
-            services = {v: {e: w.service_name for e, w in self.versions[v].workloads.items()} for v in target.versions}
+            services = {v: self._services(args, v) for v in target.versions}
             aliases[alias] = AliasRouting(
                 alias, AliasRoutingArgs(alias=alias, target=target, services=services, context=routing), opts=children
             )
         return aliases
+
+    def _services(self, args: PreparedDeployment, version: str) -> dict[str, pulumi.Input[str]]:
+        """endpoint -> the version's Service name: from its Service when declared (so a route
+        depends on it), else the name `naming` gives it, which is the one the Service has."""
+        if version in self.versions:
+            return {e: w.service_name for e, w in self.versions[version].workloads.items()}
+        scope = args.settings.scope
+        return {e.name: naming.workload_name(scope, e.name, version) for e in args.plan.versions[version].endpoints}
+
+    def _version_urls(self, args: PreparedDeployment, routing: RoutingContext, version: str) -> dict[str, str]:
+        if version in self.versions:
+            return self.versions[version].urls
+        endpoints = [e.name for e in args.plan.versions[version].endpoints]
+        return routing.urls(version_route(routing.site, version, endpoints))
+
+    def _alias_urls(self, args: PreparedDeployment, routing: RoutingContext, alias: str) -> dict[str, str]:
+        if alias in self.aliases:
+            return self.aliases[alias].urls
+        target = args.settings.alias(alias)
+        services = {v: self._services(args, v) for v in target.versions}
+        return routing.urls(alias_route_of(alias, target, services, routing))
+
+    def _images(self, args: PreparedDeployment, version: str) -> Mapping[str, pulumi.Input[str]]:
+        if version in self.versions:
+            return self.versions[version].images
+        assert args.declaration is not None, "every version is declared without a declaration"
+        return args.declaration.images[version]
 
     @staticmethod
     def _maybe_secret(value: str, key: str, secrets: ConfigSecrets) -> pulumi.Input[str]:

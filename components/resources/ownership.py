@@ -21,6 +21,7 @@ from kubernetes.client import exceptions
 from kubernetes.dynamic import exceptions as dynamic_exceptions
 
 from components.inputs import naming
+from components.inputs.declaration import Declaration
 from components.inputs.plan import DeploymentPlan
 from components.inputs.settings import StackSettings
 from components.rendering.routing import gateway, ingress
@@ -50,10 +51,14 @@ LabelReader = Callable[[ObjectRef], Mapping[str, str] | None]
 
 
 def declared_objects(
-    settings: StackSettings, plan: DeploymentPlan, secret_env: Mapping[str, frozenset[str]]
+    settings: StackSettings,
+    plan: DeploymentPlan,
+    secret_env: Mapping[str, frozenset[str]],
+    declaration: Declaration | None = None,
 ) -> list[ObjectRef]:
-    """Every object ValohaiDeployment declares for these inputs (tests/program compares the two)."""
-    return _stack_objects(settings) + _version_and_alias_objects(settings, plan, secret_env)
+    """Every object ValohaiDeployment declares for these inputs, or the part a targeted update
+    declares (inputs/declaration.py); tests/program compares the two."""
+    return _stack_objects(settings) + _version_and_alias_objects(settings, plan, secret_env, declaration)
 
 
 def _stack_objects(s: StackSettings) -> list[ObjectRef]:
@@ -75,22 +80,28 @@ def _stack_objects(s: StackSettings) -> list[ObjectRef]:
 
 
 def _version_and_alias_objects(
-    s: StackSettings, plan: DeploymentPlan, secret_env: Mapping[str, frozenset[str]]
+    s: StackSettings,
+    plan: DeploymentPlan,
+    secret_env: Mapping[str, frozenset[str]],
+    declaration: Declaration | None,
 ) -> list[ObjectRef]:
     scope, ns = s.scope, s.namespace
     refs: list[ObjectRef] = []
-    services: dict[str, dict[str, str]] = {}
+    # Every version's Services, declared or not: an alias routes to them by name.
+    services = {
+        version: {e.name: naming.workload_name(scope, e.name, version) for e in plan_version.endpoints}
+        for version, plan_version in plan.versions.items()
+    }
     routing = RoutingContext(
         settings=s, namespace=ns, auth_secret=naming.auth_secret_name(scope) if s.basic_auth else None
     )
     routes: list[Route] = []
-    for version, plan_version in plan.versions.items():
+    for version in plan.versions:
+        if declaration is not None and version not in declaration.versions:
+            continue
         if secret_env.get(version):
             refs.append(ObjectRef("v1", "Secret", naming.env_secret_name(scope, version), ns))
-        services[version] = {}
-        for endpoint in plan_version.endpoints:
-            name = naming.workload_name(scope, endpoint.name, version)
-            services[version][endpoint.name] = name
+        for name in services[version].values():
             refs += [
                 ObjectRef("apps/v1", "Deployment", name, ns),
                 ObjectRef("v1", "Service", name, ns),
@@ -98,6 +109,8 @@ def _version_and_alias_objects(
             ]
         routes.append(version_route(routing.site, version, services[version]))
     for alias in s.aliases:
+        if declaration is not None and alias not in declaration.aliases:
+            continue
         target = s.alias(alias)
         endpoints = list(services.get(target.primary or "", {}))
         routes.append(alias_route(routing.site, alias, target.weights, endpoints, target.mirror))
@@ -148,12 +161,13 @@ def _legacy_namespace(labels: Mapping[str, str], scope: naming.Scope) -> bool:
     )
 
 
-def cluster_reader(kubeconfig: str, context: str | None) -> LabelReader:
+def cluster_reader(kubeconfig: str, context: str | None, *, by_kind: bool = True) -> LabelReader:
     """Reads labels through the kubernetes client with the stack's own kubeconfig and context.
 
-    One LIST per kind and namespace, of metadata only (other teams' Secret data never reaches this
-    process), so the check costs a handful of requests whatever the stack's size; where listing a
-    kind is forbidden, one GET per object instead.
+    `by_kind`: one LIST per kind and namespace, of metadata only (other teams' Secret data never
+    reaches this process), so checking a whole stack costs a handful of requests whatever its size;
+    where listing a kind is forbidden, one GET per object instead. Without it (a targeted update
+    checks a few objects), one GET per object: a list would cost what the namespace holds.
     """
     path = Path(kubeconfig)
     if path.is_file():
@@ -170,7 +184,7 @@ def cluster_reader(kubeconfig: str, context: str | None) -> LabelReader:
             return None  # the kind is not installed, so no such object either
         key = (ref.api_version, ref.kind, ref.namespace)
         if key not in listed:
-            listed[key] = _labels_by_name(resource, ref.namespace)
+            listed[key] = _labels_by_name(resource, ref.namespace) if by_kind else None
         by_name = listed[key]
         if by_name is not None:
             return by_name.get(ref.name)
@@ -200,14 +214,17 @@ def check_ownership(
     settings: StackSettings,
     plan: DeploymentPlan,
     secret_env: Mapping[str, frozenset[str]],
+    declaration: Declaration | None = None,
     read: LabelReader | None = None,
 ) -> None:
-    """Raise a RunError naming every object the stack would adopt; nothing is declared before."""
-    if settings.target.render_directory or not settings.target.kubeconfig:
+    """Raise a RunError naming every object the stack (or a targeted update, `declaration`) would
+    adopt; nothing is declared before."""
+    kubeconfig = settings.target.kubeconfig
+    if settings.target.render_directory or not kubeconfig:
         return  # manifests are written to files; no cluster object is touched
-    refs = declared_objects(settings, plan, secret_env)
+    refs = declared_objects(settings, plan, secret_env, declaration)
     try:
-        reader = read or cluster_reader(settings.target.kubeconfig, settings.target.context)
+        reader = read or cluster_reader(kubeconfig, settings.target.context, by_kind=declaration is None)
         problems = foreign_objects(refs, reader, settings.scope)
     except Exception as err:  # any client failure (no cluster, no access) ends the run with one line
         raise pulumi.RunError(f"target: cannot read the cluster to check object ownership: {err}") from None

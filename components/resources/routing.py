@@ -173,11 +173,18 @@ class AliasRouting(pulumi.ComponentResource):
     def __init__(self, name: str, args: AliasRoutingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(naming.ALIAS_TYPE, name, None, opts)
         target = args.target
-        endpoints = list(args.services[target.primary or ""])
-        self.route = alias_route(args.context.site, args.alias, target.weights, endpoints, target.mirror)
+        self.route = alias_route_of(args.alias, target, args.services, args.context)
         self.objects = declare_route(name, self.route, args.services, args.context, pulumi.ResourceOptions(parent=self))
         self.urls = args.context.urls(self.route)
         self.register_outputs({"urls": self.urls, "versions": dict(target.weights)})
+
+
+def alias_route_of(
+    alias: str, target: AliasTarget, services: Mapping[str, Mapping[str, object]], ctx: RoutingContext
+) -> Route:
+    """The alias's route: the endpoints its primary version serves, to every version it routes to."""
+    endpoints = list(services[target.primary or ""])
+    return alias_route(ctx.site, alias, target.weights, endpoints, target.mirror)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pulumi
 from pulumi.runtime.config import CONFIG, is_config_secret
 
 from components.inputs.config_secrets import ConfigSecrets, find_secrets
+from components.inputs.declaration import declared_plan, from_environment
 from components.inputs.errors import ConfigError
 from components.inputs.plan import DeploymentPlan, build_plan
 from components.inputs.settings import (
@@ -43,12 +44,20 @@ def load(project_dir: Path | None = None) -> PreparedDeployment:
     project_dir = project_dir or Path.cwd()
     try:
         settings, plan, secrets = check(config_values(), project_dir, pulumi.get_project(), pulumi.get_stack())
-        contexts = prepare_contexts(plan, project_dir / ".build")
+        declaration = from_environment()
+        contexts = prepare_contexts(declared_plan(plan, declaration), project_dir / ".build")
     except ConfigError as err:
         # RunError prints just the message: one line per problem, no stack trace.
         raise pulumi.RunError(f"{len(err.problems)} problem(s) in the stack's configuration:\n{err}") from None
-    ownership.check_ownership(settings, plan, secrets.env)
-    return PreparedDeployment(settings=settings, plan=plan, contexts=contexts, project_dir=project_dir, secrets=secrets)
+    ownership.check_ownership(settings, plan, secrets.env, declaration)
+    return PreparedDeployment(
+        settings=settings,
+        plan=plan,
+        contexts=contexts,
+        project_dir=project_dir,
+        secrets=secrets,
+        declaration=declaration,
+    )
 
 
 def check(

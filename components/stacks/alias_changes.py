@@ -18,7 +18,7 @@ from components.inputs.aliases import AliasTarget, describe
 from components.inputs.stack_file import stack_file_path
 from components.stacks.errors import ToolError, progress
 from components.stacks.stack_config import Pulumi, StackConfig, validate
-from components.stacks.targets import route_move_targets
+from components.stacks.targets import TargetedUpdate, targeted_update, update_environment
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,18 @@ def write_aliases(pulumi: Pulumi, config: StackConfig, targets: Mapping[str, Any
     return config
 
 
+def proposed_change(config: StackConfig, alias: str, target: Any) -> AliasChange:
+    """The change, not checked yet (`apply_change` checks it)."""
+    aliases = config.rewritable("aliases")
+    return AliasChange(config.stack, alias, aliases.get(alias), target, {**aliases, alias: target})
+
+
 def plan_change(config: StackConfig, alias: str, target: Any) -> AliasChange:
     """The change, checked by the program's validation (a ToolError with its messages when refused).
 
     An unchanged alias is not checked: there is nothing to write.
     """
-    aliases = config.rewritable("aliases")
-    change = AliasChange(config.stack, alias, aliases.get(alias), target, {**aliases, alias: target})
+    change = proposed_change(config, alias, target)
     if not change.unchanged:
         checked_aliases(config, {alias: target})
     return change
@@ -144,9 +149,11 @@ def apply_change(pulumi: Pulumi, config: StackConfig, change: AliasChange, *, de
         outputs = pulumi.outputs()
     except ToolError:
         outputs = {}  # never deployed: a plain `pulumi up` creates everything
-    targets = route_targets(config, {checked.alias: checked.after}, outputs)
-    progress(f"deploying stack '{config.stack}' ({up_command(targets, [checked.alias])})")
-    result = pulumi.attempt("up", "--yes", "--skip-preview", *(f"--target={t}" for t in targets))
+    update = route_update(config, {checked.alias: checked.after}, outputs)
+    progress(f"deploying stack '{config.stack}' ({up_command(update)})")
+    with update_environment(update) as environment:
+        patterns = update.patterns if update else ()
+        result = pulumi.attempt("up", "--yes", "--skip-preview", *(f"--target={p}" for p in patterns), env=environment)
     if result.returncode != 0:
         raise ToolError(
             [
@@ -157,19 +164,17 @@ def apply_change(pulumi: Pulumi, config: StackConfig, change: AliasChange, *, de
     return Applied(checked, deployed=True, summary=_last_summary(result.stdout))
 
 
-def route_targets(config: StackConfig, moves: Mapping[str, Any], outputs: Mapping[str, Any]) -> list[str]:
-    """`pulumi up --target` patterns when moving these aliases changes only their route objects
-    (stacks/targets.py: its cost then follows the change, not the stack); [] for a plain `pulumi up`,
-    needed when a version they name is not deployed yet."""
+def route_update(config: StackConfig, moves: Mapping[str, Any], outputs: Mapping[str, Any]) -> TargetedUpdate | None:
+    """The update of these aliases' route objects only (stacks/targets.py: its cost then follows the
+    change, not the stack); None for a plain `pulumi up`, needed when a version is not deployed yet."""
     targets = {alias: AliasTarget.of(value) for alias, value in moves.items()}
-    return route_move_targets(config.short_stack, config.namespace, targets, outputs) or []
+    versions = config.values.get("versions") or {}
+    return targeted_update(config.short_stack, config.namespace, outputs, versions, aliases=targets)
 
 
-def up_command(targets: list[str], aliases: list[str]) -> str:
+def up_command(update: TargetedUpdate | None) -> str:
     """What a user reads while the update runs."""
-    if targets:
-        return f"pulumi up --target <the route objects of {', '.join(aliases)}>"
-    return "pulumi up --yes --skip-preview"
+    return update.describe() if update else "pulumi up --yes --skip-preview"
 
 
 def pulumi_errors(output: str, fallback: str) -> list[str]:

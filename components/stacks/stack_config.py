@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,11 @@ class Pulumi:
             listed = []
         return [str(item.get("name")) for item in listed if isinstance(item, dict)]
 
-    def attempt(self, *args: str, config_file: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """Run a pulumi command whatever its exit status (`preview --json` prints its errors as JSON)."""
+    def attempt(
+        self, *args: str, config_file: Path | None = None, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a pulumi command whatever its exit status (`preview --json` prints its errors as JSON);
+        `env` adds to the caller's environment."""
         extra = ["--config-file", str(config_file)] if config_file else []
         return subprocess.run(
             ["pulumi", *args, *extra, "--stack", self.stack, "--non-interactive"],
@@ -131,7 +135,7 @@ class Pulumi:
             capture_output=True,
             text=True,
             check=False,
-            env=os.environ | {"PULUMI_SKIP_UPDATE_CHECK": "true"},
+            env=os.environ | {"PULUMI_SKIP_UPDATE_CHECK": "true"} | dict(env or {}),
         )
 
     def read_config(self) -> StackConfig:

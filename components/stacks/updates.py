@@ -13,11 +13,12 @@ import os
 import subprocess
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from components.stacks.errors import ToolError
 from components.stacks.stack_config import Pulumi
+from components.stacks.targets import TargetedUpdate, update_environment
 
 # Lines of `pulumi up` output kept for the message when it fails.
 TAIL_LINES = 40
@@ -29,9 +30,18 @@ class UpResult:
     output: str
 
 
-def up(pulumi: Pulumi, *, targets: Sequence[str] = (), on_line: Callable[[str], None] | None = None) -> UpResult:
-    """`pulumi up --yes --skip-preview` of the stack, of `targets` only when given (stacks/targets.py);
+def up(
+    pulumi: Pulumi, *, update: TargetedUpdate | None = None, on_line: Callable[[str], None] | None = None
+) -> UpResult:
+    """`pulumi up --yes --skip-preview` of the stack, or of `update`'s objects only (stacks/targets.py);
     raises ToolError with the output's tail when it fails."""
+    with update_environment(update) as environment:
+        return _up(pulumi, update.patterns if update else (), environment, on_line)
+
+
+def _up(
+    pulumi: Pulumi, targets: Sequence[str], environment: Mapping[str, str], on_line: Callable[[str], None] | None
+) -> UpResult:
     command = ["pulumi", "up", "--yes", "--skip-preview", "--stack", pulumi.stack, "--non-interactive"]
     command += [f"--target={target}" for target in targets]
     started = time.monotonic()
@@ -41,7 +51,7 @@ def up(pulumi: Pulumi, *, targets: Sequence[str] = (), on_line: Callable[[str], 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=os.environ | {"PULUMI_SKIP_UPDATE_CHECK": "true"},
+        env=os.environ | {"PULUMI_SKIP_UPDATE_CHECK": "true"} | dict(environment),
     )
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:

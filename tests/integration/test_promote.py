@@ -98,7 +98,7 @@ def test_an_interrupted_promotion_resumes_and_an_abort_returns_to_the_start(stac
             stack, "production", GOOD, "--steps", "50", "--bake", "60s", "--min-requests", "10", "--max-p95", "2s"
         ) as run:
             run.wait_for(r"step 1/2 .* bake \d+s left", timeout=600)
-            assert run.interrupt() == 130
+            assert run.interrupt() == 130, "\n".join(run.lines)
         assert any("interrupted: the promotion is recorded" in line for line in run.lines), run.lines
         assert '"step":0' in record(stack) and '"phase":"bake"' in record(stack)
         # Config and cluster agree on the step the promotion stopped at; the record says where it started.

@@ -4,6 +4,8 @@
   split, new version, removed version, and a change that replaces Deployments;
 - `version create` / `alias set` editing Pulumi.local.yaml through Pulumi (comments and `secure:`
   values survive; refused changes write nothing);
+- `alias set --up` and `version create --up` as targeted updates: only that alias's or version's
+  state changes, the outputs stay whole, and a plain preview afterwards finds nothing to do;
 - `call` against the real greet-me and predict-digit images, run on loopback ports behind a small
   basic-auth proxy that checks the stack's own htpasswd Secret, as the router would.
 
@@ -219,6 +221,84 @@ def test_removed_version_warns_about_what_stops_serving(stack: LocalStack) -> No
         )
         cli(stack, "alias", "set", "--stack", "local", "staging", V2)
     assert summary(stack)[1].startswith("### `local`: no changes (")
+
+
+def _state(stack: LocalStack) -> dict[str, dict[str, Any]]:
+    """URN -> the inputs, outputs and parent state holds for it."""
+    exported = json.loads(stack.pulumi("stack", "export", "--show-secrets").stdout)
+    return {
+        r["urn"]: {key: r.get(key) for key in ("inputs", "outputs", "parent")}
+        for r in exported["deployment"]["resources"]
+    }
+
+
+# What every update may change: the stack's and the deployment component's outputs, and the
+# default provider of dynamic resources, whose inputs are the stack's config.
+_EVERY_UPDATE = ("::pulumi:pulumi:Stack::", "::valohai:index:Deployment::", "::pulumi:providers:pulumi-python::")
+
+
+def _every_update(urn: str) -> bool:
+    return any(part in urn for part in _EVERY_UPDATE)
+
+
+def _changed(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> set[str]:
+    """Resources whose state changed, less those every update may change."""
+    return {urn for urn in before.keys() & after.keys() if before[urn] != after[urn] and not _every_update(urn)}
+
+
+def test_alias_set_up_updates_the_alias_alone_and_keeps_the_rest_of_the_stack(stack: LocalStack) -> None:
+    """A targeted update declares only the alias (stacks/targets.py): every other resource stays
+    as state holds it, the outputs stay whole, and a plain preview then finds nothing to do."""
+    before, outputs = _state(stack), stack.outputs()
+    moved = cli(stack, "alias", "set", "--stack", "local", "production", V2, "--up")
+    try:
+        assert "pulumi up --target <the route objects of production>" in moved.stdout + moved.stderr
+        after = _state(stack)
+        assert after.keys() == before.keys()
+        changed = _changed(before, after)
+        route = next(
+            u for u in changed if u.endswith("$kubernetes:gateway.networking.k8s.io/v1:HTTPRoute::production-route")
+        )
+        assert all(u.endswith("::production") or u == route for u in changed), changed
+        assert stack.outputs() == outputs | {"aliases": outputs["aliases"] | {"production": V2}}
+        assert summary(stack)[1].startswith("### `local`: no changes (")
+    finally:
+        cli(stack, "alias", "set", "--stack", "local", "production", V1, "--up")
+    assert _changed(before, _state(stack)) == set()
+    assert summary(stack)[1].startswith("### `local`: no changes (")
+
+
+def test_version_create_up_deploys_the_new_version_alone(stack: LocalStack) -> None:
+    before, outputs = _state(stack), stack.outputs()
+    created = cli(
+        stack,
+        "version",
+        "create",
+        "--stack",
+        "local",
+        "--name",
+        V3,
+        "--file",
+        "predict-digit.model=example/models/digits-v2.json",
+        "--up",
+    )
+    try:
+        assert f"==> pulumi up of version {V3} only" in created.stdout
+        after = _state(stack)
+        added = after.keys() - before.keys()
+        assert before.keys() <= after.keys()
+        assert added and all("$valohai:index:DeploymentVersion" in u for u in added), added
+        assert any(u.endswith(f"$valohai:index:DeploymentVersion::{V3}") for u in added)
+        assert _changed(before, after) == set()
+        now = stack.outputs()
+        assert set(now["images"]) == {*outputs["images"], V3}
+        assert {v: now["images"][v] for v in outputs["images"]} == outputs["images"]
+        assert set(now["versionUrls"]) == {*outputs["versionUrls"], V3}
+        assert summary(stack)[1].startswith("### `local`: no changes (")
+    finally:
+        stack.pulumi("config", "rm", "--path", f'versions["{V3}"]')
+        stack.pulumi("up", "--yes", "--skip-preview")
+    assert _state(stack).keys() == before.keys()
 
 
 def test_a_namespace_change_replaces_deployments_and_warns(stack: LocalStack) -> None:
