@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.inputs import naming
-from components.observe import promql
+from components.observe import ingress_nginx, promql
 from components.observe.cluster import Cluster, ClusterError
 from components.observe.declared import Declared, declared
 from components.observe.differences import drift_problems, route_problems, workload_problems
 from components.observe.figures import Traffic
+from components.observe.ingress_nginx import NginxTargets
 from components.observe.model import (
     AliasStatus,
     EndpointStatus,
@@ -116,10 +117,10 @@ class StatusReader:
             )
             problems.append(Problem("config", message))
             return None, Source(None, message)
-        if d.routing_kind != "gateway" or d.gateway_implementation != "traefik":
+        if d.routing_kind == "gateway" and d.gateway_implementation != "traefik":
             message = (
-                "no traffic figures: they are read from Traefik's Gateway API metrics, and this stack routes with "
-                f"{d.routing_kind}" + (f" ({d.gateway_implementation})" if d.gateway_implementation else "")
+                "no traffic figures: with gateway routing they are read from Traefik's Gateway API metrics, and "
+                f"this stack's Gateway is implemented by {d.gateway_implementation} (routing.gateway.implementation)"
             )
             problems.append(Problem("config", message))
             return None, Source(d.prometheus, message)
@@ -129,9 +130,17 @@ class StatusReader:
         try:
             if self._prometheus is None:
                 self._prometheus = Prometheus(d.prometheus)
-            report = read_traffic(self._prometheus, _targets(d, d.namespace, snapshot, services), window_seconds)
+            if d.routing_kind == "gateway":
+                targets = _targets(d, d.namespace, snapshot, services)
+                report = read_traffic(self._prometheus, targets, window_seconds)
+            else:
+                nginx_targets = _nginx_targets(d.namespace, snapshot, services)
+                report = ingress_nginx.read_traffic(self._prometheus, nginx_targets, window_seconds)
         except MetricsError as err:
             problems.append(Problem("unreadable", str(err)))
+            return None, Source(d.prometheus, str(err))
+        except ingress_nginx.NoControllerMetrics as err:
+            problems.append(Problem("config", str(err)))
             return None, Source(d.prometheus, str(err))
         return report, Source(d.prometheus)
 
@@ -225,6 +234,17 @@ def _targets(
         alias_routes=alias_routes,
         alias_prefixes=prefixes,
     )
+
+
+def _nginx_targets(namespace: str, snapshot: Snapshot, services: Mapping[str, tuple[str, str]]) -> NginxTargets:
+    """The stack's Services and its aliases' Ingresses (a canary's too, though ingress-nginx labels a
+    canary's requests with the primary's name)."""
+    ingresses = {
+        str((ingress.get("metadata") or {}).get("name")): alias
+        for alias, group in by_alias(snapshot.ingresses).items()
+        for ingress in group
+    }
+    return NginxTargets(namespace, services=dict(services), alias_ingresses=ingresses)
 
 
 def _alias_status(d: Declared, alias: str, route: RouteStatus | None, report: TrafficReport | None) -> AliasStatus:

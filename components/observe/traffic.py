@@ -79,7 +79,7 @@ def read_traffic(
 
 def from_samples(targets: TrafficTargets, window_seconds: float, answers: Mapping[str, list[Sample]]) -> TrafficReport:
     """The figures from the four queries' answers (query name -> samples)."""
-    versions, pairs = _Tally[VersionKey](), _Tally[PairKey]()
+    versions, pairs = Tally[VersionKey](), Tally[PairKey]()
     prefixed = False
     for sample in answers.get("service-requests", []):
         key = targets.services.get(sample.labels.get("service", ""))
@@ -94,7 +94,7 @@ def from_samples(targets: TrafficTargets, window_seconds: float, answers: Mappin
     for sample in answers.get("service-latency", []):
         if (key := targets.services.get(sample.labels.get("service", ""))) is not None:
             versions.bucket(key, sample)
-    aliases = _Tally[AliasKey]()
+    aliases = Tally[AliasKey]()
     for sample in answers.get("router-requests", []):
         if (alias_key := _alias_key(targets, sample)) is not None:
             aliases.add(alias_key, sample)
@@ -122,17 +122,18 @@ def _alias_key(targets: TrafficTargets, sample: Sample) -> AliasKey | None:
     return (alias, endpoint) if endpoint else None
 
 
-class _Tally(Generic[Key]):
-    """Requests, 5xx and bucket increases per key, summed over the labels a key does not name."""
+class Tally(Generic[Key]):
+    """Requests, 5xx (by `status_label`: Traefik's `code`, ingress-nginx's `status`) and bucket increases
+    per key, summed over the labels a key does not name."""
 
     def __init__(self) -> None:
         self.requests: dict[Key, float] = {}
         self.errors: dict[Key, float] = {}
         self.buckets: dict[Key, dict[float, float]] = {}
 
-    def add(self, key: Key, sample: Sample) -> None:
+    def add(self, key: Key, sample: Sample, status_label: str = "code") -> None:
         self.requests[key] = self.requests.get(key, 0.0) + sample.value
-        if sample.labels.get("code", "").startswith("5"):
+        if sample.labels.get(status_label, "").startswith("5"):
             self.errors[key] = self.errors.get(key, 0.0) + sample.value
 
     def bucket(self, key: Key, sample: Sample) -> None:

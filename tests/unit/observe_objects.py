@@ -31,10 +31,12 @@ def image_of(version: str) -> str:
     return f"127.0.0.1:5000/acme/mnist/greet-me@{DIGEST[version]}"
 
 
-def declared_stack(tmp_path: Path, *, aliases: dict[str, Any] | None = None, **outputs: Any) -> Declared:
+def declared_stack(
+    tmp_path: Path, *, aliases: dict[str, Any] | None = None, routing: dict[str, Any] | None = None, **outputs: Any
+) -> Declared:
     values = base_config(
         deployment="local",
-        routing=GATEWAY_ROUTING,
+        routing=routing or GATEWAY_ROUTING,
         observability={"prometheus": "http://127.0.0.1:8428"},
         aliases=aliases or {"production": V1, "staging": V2},
     )
