@@ -61,6 +61,14 @@ CANARY_INGRESS_SUFFIX = "-ingress-canary"
 LEGACY_CANARY_INGRESS_SUFFIX = "-canary-ingress"
 ROUTE_SUFFIX = "-route"
 SECURITY_POLICY_SUFFIX = "-security-policy"
+# A version's other children: `<version>-env-secret`, `<version>-<key>-image` (`image_part`), and
+# `<workload><suffix>` for each endpoint workload's objects (workload: `logical_name(version, endpoint)`).
+ENV_SECRET_SUFFIX = "-env-secret"  # noqa: S105 (a name, not a password)
+IMAGE_SUFFIX = "-image"
+DEPLOYMENT_SUFFIX = "-deployment"
+SERVICE_SUFFIX = "-service"
+HPA_SUFFIX = "-hpa"
+WORKLOAD_CHILD_SUFFIXES = (DEPLOYMENT_SUFFIX, SERVICE_SUFFIX, HPA_SUFFIX)
 _ROUTE_SUFFIXES = (
     CANARY_INGRESS_SUFFIX,
     LEGACY_CANARY_INGRESS_SUFFIX,
@@ -143,6 +151,11 @@ def logical_name(version: str, *rest: str) -> str:
     they always had, and `legacy_logical_name` gives the old spelling for `aliases`.
     """
     return "-".join((version.replace("-", "--"), *rest))
+
+
+def image_part(key: str) -> str:
+    """The part after the version in an image's logical name (`logical_name(version, image_part(key))`)."""
+    return f"{key}{IMAGE_SUFFIX}"
 
 
 def legacy_logical_name(version: str, *rest: str) -> str:

@@ -172,7 +172,7 @@ class ValohaiDeployment(pulumi.ComponentResource):
         taken_names = frozenset(
             naming.logical_name(v, part)
             for v, version in args.plan.versions.items()
-            for part in [*(e.name for e in version.endpoints), *(f"{i.key}-image" for i in version.images)]
+            for part in [*(e.name for e in version.endpoints), *(naming.image_part(i.key) for i in version.images)]
         )
         children = pulumi.ResourceOptions(parent=self, providers=[self.provider])
         # One key per stack, made when the first secret env value appears (digest_key.py).

@@ -52,7 +52,7 @@ class DeploymentVersion(pulumi.ComponentResource):
         self.images: dict[str, pulumi.Output[str]] = {}
         for image in plan.images:
             context = args.contexts[image.key]
-            image_name = naming.logical_name(plan.name, f"{image.key}-image")
+            image_name = naming.logical_name(plan.name, naming.image_part(image.key))
             built = docker.Image(
                 image_name,
                 image_name=f"{s.registry}/{s.deployment}:{naming.image_tag(plan.name, context.key)}",
@@ -66,7 +66,8 @@ class DeploymentVersion(pulumi.ComponentResource):
                 registry=args.registry,
                 build_on_preview=False,
                 opts=pulumi.ResourceOptions(
-                    parent=self, aliases=_renamed_from(image_name, plan.name, f"{image.key}-image", args.taken_names)
+                    parent=self,
+                    aliases=_renamed_from(image_name, plan.name, naming.image_part(image.key), args.taken_names),
                 ),
             )
             for endpoint in image.endpoints:
@@ -125,7 +126,7 @@ class DeploymentVersion(pulumi.ComponentResource):
         s, plan = args.settings, args.plan
         values = {key: plan.settings.env[key] for key in sorted(args.secret_env)}
         return k8s.core.v1.Secret(
-            f"{name}-env-secret",
+            f"{name}{naming.ENV_SECRET_SUFFIX}",
             metadata={
                 "name": naming.env_secret_name(s.scope, plan.name),
                 "namespace": args.namespace,

@@ -36,10 +36,14 @@ class EndpointWorkload(pulumi.ComponentResource):
         deployment: Any = spec.deployment_spec(w, args.image, args.secret_env_digest)
         service: Any = spec.service_spec(w)
 
-        self.deployment = k8s.apps.v1.Deployment(f"{name}-deployment", metadata=meta, spec=deployment, opts=child)
-        self.service = k8s.core.v1.Service(f"{name}-service", metadata=meta, spec=service, opts=child)
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}{naming.DEPLOYMENT_SUFFIX}", metadata=meta, spec=deployment, opts=child
+        )
+        self.service = k8s.core.v1.Service(f"{name}{naming.SERVICE_SUFFIX}", metadata=meta, spec=service, opts=child)
         hpa: Any = spec.hpa_spec(w, self.deployment.metadata.name)
-        self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(f"{name}-hpa", metadata=meta, spec=hpa, opts=child)
+        self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}{naming.HPA_SUFFIX}", metadata=meta, spec=hpa, opts=child
+        )
         self.service_name: pulumi.Output[str] = self.service.metadata.name
         self.register_outputs(
             {"deployment": self.deployment.metadata.name, "service": self.service_name, "image": args.image}

@@ -43,7 +43,6 @@ _ALIAS_CHILD_SUFFIXES = (
     naming.CANARY_INGRESS_SUFFIX,
 )
 _VERSION_ROUTE_SUFFIXES = (naming.ROUTE_SUFFIX, naming.SECURITY_POLICY_SUFFIX, naming.INGRESS_SUFFIX)
-_WORKLOAD_CHILDREN = ("-deployment", "-service", "-hpa")
 
 
 def _component(stack: str, project: str, component_type: str) -> str:
@@ -61,12 +60,12 @@ def alias_targets(stack: str, project: str, aliases: Iterable[str]) -> list[str]
 def version_targets(stack: str, project: str, version: VersionPlan) -> list[str]:
     """One version's component and everything under it: images, env Secret, workloads, route objects."""
     base = _component(stack, project, naming.VERSION_TYPE)
-    names = [version.name, f"{version.name}-env-secret"]
-    names += [naming.logical_name(version.name, f"{image.key}-image") for image in version.images]
+    names = [version.name, f"{version.name}{naming.ENV_SECRET_SUFFIX}"]
+    names += [naming.logical_name(version.name, naming.image_part(image.key)) for image in version.images]
     for endpoint in version.endpoints:
         workload = naming.logical_name(version.name, endpoint.name)
         names.append(workload)
-        names += [f"{workload}{child}" for child in _WORKLOAD_CHILDREN]
+        names += [f"{workload}{child}" for child in naming.WORKLOAD_CHILD_SUFFIXES]
     names += [f"{version.name}{suffix}" for suffix in _VERSION_ROUTE_SUFFIXES]
     return [f"{base}**::{name}" for name in names]
 
