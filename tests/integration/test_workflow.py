@@ -77,6 +77,12 @@ def cli(
     return result
 
 
+def create_v3(stack: LocalStack, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`version create` of V3 at HEAD with the second model, plus `extra` options."""
+    model = "predict-digit.model=example/models/digits-v2.json"
+    return cli(stack, "version", "create", "--stack", "local", "--name", V3, "--file", model, *extra)
+
+
 def summary(stack: LocalStack) -> list[str]:
     """The preview-summary lines of a real `pulumi preview --json` of the stack."""
     preview = stack.pulumi("preview", "--json")
@@ -163,19 +169,7 @@ def test_version_create_adds_a_version_and_the_preview_lists_its_images(stack: L
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=stack.project, capture_output=True, text=True, check=True
     ).stdout.strip()
-    result = cli(
-        stack,
-        "version",
-        "create",
-        "--stack",
-        "local",
-        "--name",
-        V3,
-        "--file",
-        "predict-digit.model=example/models/digits-v2.json",
-        "--env",
-        "WORKERS=2",
-    )
+    result = create_v3(stack, "--env", "WORKERS=2")
     assert f"Stack 'local': added version {V3}" in result.stdout
     assert f"  commit     {head} (HEAD)" in result.stdout
     assert "Next: pulumi preview --stack local" in result.stdout
@@ -270,18 +264,7 @@ def test_alias_set_up_updates_the_alias_alone_and_keeps_the_rest_of_the_stack(st
 
 def test_version_create_up_deploys_the_new_version_alone(stack: LocalStack) -> None:
     before, outputs = _state(stack), stack.outputs()
-    created = cli(
-        stack,
-        "version",
-        "create",
-        "--stack",
-        "local",
-        "--name",
-        V3,
-        "--file",
-        "predict-digit.model=example/models/digits-v2.json",
-        "--up",
-    )
+    created = create_v3(stack, "--up")
     try:
         assert f"==> pulumi up of version {V3} only" in created.stdout
         after = _state(stack)
