@@ -9,14 +9,19 @@ values from rootfs/etc/nginx/lua/monitor.lua): a request the canary answered kee
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import httpx
 import pytest
 
 from components.inputs import naming
 from components.observe import ingress_nginx
+from components.observe.cluster import Cluster, Kind
 from components.observe.ingress_nginx import NginxTargets
-from components.observe.prometheus import Sample
+from components.observe.model import StackStatus
+from components.observe.prometheus import Prometheus, Sample
+from components.observe.snapshot import Snapshot
+from components.observe.status import StatusReader
 from tests.unit.observe_objects import NS, V1, V2, declared_stack, healthy, service_name, status_of
 
 PRODUCTION = "mnist-local-alias-production-0a1b2c3d"
@@ -164,3 +169,70 @@ def test_no_request_yet_is_zero_requests_with_no_ratio_or_latency() -> None:
     through = report.pair("production", V1)
     assert through is not None and through.requests == 0 and through.error_ratio is None
     assert report.version(V1, "greet-me").p95_seconds is None
+
+
+class _Cluster(Cluster):
+    """The cluster's objects from a snapshot, listed as the API would."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__(api=cast(Any, None), server="https://127.0.0.1:6443", origin="test")
+        self.kinds = {
+            "deployments": snapshot.deployments,
+            "pods": snapshot.pods,
+            "services": snapshot.services,
+            "horizontalpodautoscalers": snapshot.autoscalers,
+            "events": snapshot.events,
+            "ingresses": snapshot.ingresses,
+        }
+
+    def list(self, kind: Kind, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+        return list(self.kinds[kind])
+
+    def close(self) -> None:
+        pass
+
+
+def _metrics_server(present: bool) -> httpx.MockTransport:
+    """A Prometheus API answering the ingress-nginx queries with `_split_answers`' request samples."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        expr = request.url.params["query"]
+        samples: list[Sample] = []
+        if expr.startswith("count(") and present:
+            samples = [Sample({}, 1.0)]
+        elif "nginx_ingress_controller_requests" in expr:
+            samples = _split_answers()["requests"]
+        result = [{"metric": s.labels, "value": [0, str(s.value)]} for s in samples]
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": result}})
+
+    return httpx.MockTransport(answer)
+
+
+def _read(tmp_path: Path, *, present: bool) -> StackStatus:
+    d = declared_stack(tmp_path, aliases={"production": {V1: 90, V2: 10}}, routing=INGRESS_ROUTING)
+    reader = StatusReader(d)
+    reader._cluster = _Cluster(
+        healthy(httproutes=(), ingresses=(_ingress(PRODUCTION, V1), _ingress(PRODUCTION_CANARY, V2, canary_weight=10)))
+    )
+    assert d.prometheus is not None
+    reader._prometheus = Prometheus(d.prometheus, transport=_metrics_server(present))
+    try:
+        return reader.read(300)
+    finally:
+        reader.close()
+
+
+def test_status_of_an_ingress_routed_stack_reads_ingress_nginx_series(tmp_path: Path) -> None:
+    status = _read(tmp_path, present=True)
+    production = status.to_json()["aliases"]["production"]
+    assert production["versions"][V2]["requests"] == 10
+    assert status.to_json()["versions"][V2]["endpoints"]["greet-me"]["requests"] == 15
+    assert status.sources["metrics"].error is None
+
+
+def test_a_metrics_server_without_ingress_nginx_is_a_config_problem_and_no_figures(tmp_path: Path) -> None:
+    status = _read(tmp_path, present=False)
+    assert status.sources["metrics"].error is not None
+    assert status.sources["metrics"].error.startswith("no traffic figures: the metrics server has no ingress-nginx")
+    assert [p.kind for p in status.problems if "ingress-nginx" in p.message] == ["config"]
+    assert status.to_json()["versions"][V2]["endpoints"]["greet-me"]["requests"] is None
