@@ -164,15 +164,26 @@ class Running:
 
 @contextmanager
 def running(stack: LocalStack, *args: str) -> Iterator[Running]:
+    """`alias promote` in the background, as a terminal's foreground job: Ctrl-C (SIGINT) reaches it.
+
+    A shell without job control starts its background commands with SIGINT ignored (POSIX), and an
+    ignored signal stays ignored across exec: a suite started as `scripts/test &` would hand that on
+    to the promotion, whose Python then installs no KeyboardInterrupt handler, and `interrupt()`
+    would be lost. A handled signal is reset to its default by exec, so the child gets SIGINT's
+    default disposition whatever this process inherited."""
     stack.applied = True
-    process = subprocess.Popen(
-        promote_command(stack, *args),
-        cwd=stack.project,
-        env=stack.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            promote_command(stack, *args),
+            cwd=stack.project,
+            env=stack.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     run = Running(process)
 
     def read() -> None:
